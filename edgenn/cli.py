@@ -1,0 +1,106 @@
+"""The `edgenn` command line: one module per verb under `edgenn/commands/`.
+
+Each command module exposes `HELP` (one line), `DESCRIPTION` (the `--help` text),
+`configure(parser)` and `execute(args, ui) -> int`. Heavy toolchains are imported inside
+`execute`, so `edgenn --help` is instant.
+
+Exit codes: 0 success · 1 internal error (a bug: the traceback is kept) · 2 bad input
+or unusable target · 3 accuracy budget not met · 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "run": "edgenn.commands.run",
+    "export": "edgenn.commands.export",
+    "compile": "edgenn.commands.compile",
+    "bench": "edgenn.commands.bench",
+    "targets": "edgenn.commands.targets",
+}
+
+EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EPILOG = """\
+exit codes: 0 ok · 1 internal error · 2 bad input or unusable target ·
+            3 accuracy budget not met · 130 interrupted
+
+Start with `edgenn run`: it trains the default CNN on the embedded digits data, exports
+it to ONNX, compiles it for every available target and prints a side-by-side report.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits with code 2 and one line, as every other bad input does."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"edgenn: error: {message} (see `{self.prog} --help`)\n")
+
+
+def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
+    """Options every pipeline verb shares."""
+    if out:
+        parser.add_argument("--out", default="edgenn-out", metavar="DIR",
+                            help="build directory for artifacts and reports "
+                                 "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="intra-op threads for every runtime (default: 2)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or tables, only errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="edgenn",
+        description="Take a PyTorch model to CPU, mobile, GPU and spiking neuromorphic "
+                    "targets, and measure every deployment side by side.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from edgenn import __version__
+
+    parser.add_argument("--version", action="version", version=f"edgenn {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.configure(command)
+        command.set_defaults(_execute=module.execute)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_OK
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from edgenn.core import EdgeNNError
+    from edgenn.ui import UI
+
+    ui = UI(quiet=getattr(args, "quiet", False), json_mode=getattr(args, "json", False))
+    try:
+        return int(args._execute(args, ui) or 0)
+    except EdgeNNError as exc:
+        print(f"edgenn: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgenn: interrupted; the build directory holds only complete files",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `edgenn` verb; see edgenn/cli.py for the contract."""

@@ -1,0 +1,55 @@
+"""User-facing output: the rich console, progress bars and quiet/JSON modes.
+
+Library code never prints; it takes callbacks. The CLI layer builds one `UI` and hands
+its callbacks down.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class UI:
+    """Console output for one CLI invocation (stderr for progress, stdout for results)."""
+
+    def __init__(self, quiet: bool = False, json_mode: bool = False) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.json_mode = json_mode
+        # Progress and tables go to stderr in --json mode so stdout stays parseable.
+        stream = sys.stderr if json_mode else sys.stdout
+        # Piped output gets a wide table instead of rich's 80-column default.
+        width = None if stream.isatty() else 160
+        self.out = Console(file=stream, highlight=False, width=width)
+        self.err = Console(file=sys.stderr, highlight=False)
+
+    def print(self, *objects: Any) -> None:
+        if not self.quiet:
+            self.out.print(*objects)
+
+    def status(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(f"[dim]·[/dim] {message}")
+
+    @contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Any]:
+        """A progress bar; yields `advance(n=1, **fields)`. Silent when quiet."""
+        if self.quiet:
+            yield lambda *_, **__: None
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                      console=self.err, transient=False) as bar:
+            task = bar.add_task(description, total=total, info="")
+
+            def advance(n: int = 1, info: str = "") -> None:
+                bar.update(task, advance=n, info=info)
+
+            yield advance

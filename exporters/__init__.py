@@ -1,0 +1,1 @@
+"""edgenn.exporters stage."""

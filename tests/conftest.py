@@ -1,0 +1,56 @@
+"""Shared fixtures: the digits data and a small trained CNN with its ONNX export.
+
+Expensive objects are built once per session in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from edgenn.data import load_digits
+
+    return load_digits()
+
+
+@pytest.fixture(scope="session")
+def trained_cnn(digits):
+    """The default CNN trained briefly (accuracy well above 0.9) and its checkpoint."""
+    from edgenn.train import TrainConfig, train
+    from edgenn.zoo import build_model
+
+    model = build_model("cnn", digits.sample_shape, digits.num_classes)
+    train(model, digits, TrainConfig(epochs=8, seed=0))
+    return model
+
+
+@pytest.fixture(scope="session")
+def cnn_artifacts(tmp_path_factory, trained_cnn, digits):
+    """[torch checkpoint artifact, fp32 ONNX artifact] of the trained CNN."""
+    from edgenn.core import Artifact, TensorSpec
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.train import ModelConfig, save_checkpoint
+
+    root = tmp_path_factory.mktemp("cnn")
+    config = ModelConfig("cnn", digits.sample_shape, digits.num_classes)
+    checkpoint = save_checkpoint(root / "checkpoint.pt", trained_cnn, config)
+    spec = TensorSpec("input", ("batch", *digits.sample_shape))
+    torch_artifact = Artifact(checkpoint, "torch", inputs=(spec,), lineage=("train",),
+                              metadata={"variant": "fp32"})
+    onnx_artifact = export_onnx(trained_cnn, digits.x_val[:8], root / "model.onnx",
+                                parity_batches=[digits.x_val], source=torch_artifact)
+    return [torch_artifact, onnx_artifact]
+
+
+@pytest.fixture(scope="session")
+def reference_logits(trained_cnn, digits) -> np.ndarray:
+    from edgenn.train import predict
+
+    return predict(trained_cnn, digits.x_test)
