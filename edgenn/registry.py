@@ -55,6 +55,7 @@ TARGETS = LazyRegistry(
     {
         "pytorch": "edgenn.reference:PyTorchTarget",
         "cpu": "edgenn.targets.cpu:CpuTarget",
+        "gpu": "edgenn.targets.gpu:GpuTarget",
     },
     group="edgenn.targets",
 )

@@ -159,6 +159,7 @@ def render_markdown(report: Report) -> str:
 
 
 def rich_table(report: Report):
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="edgenn report", caption=settings_line(report) or None)
@@ -166,7 +167,7 @@ def rich_table(report: Report):
         table.add_column(column, justify="left" if column in ("target", "variant", "status")
                          else "right", overflow="fold")
     for row in report.rows:
-        cells = row_cells(row)
+        cells = [escape(cell) for cell in row_cells(row)]
         style = {"ok": None, "skipped": "yellow", "failed": "red"}.get(row.status)
         table.add_row(*cells, style=style)
     return table

@@ -19,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace, ui) -> int:
     import json
 
+    from rich.markup import escape
     from rich.table import Table
 
     from edgenn.registry import TARGETS, create_target
@@ -43,6 +44,6 @@ def execute(args: argparse.Namespace, ui) -> int:
     for row in rows:
         mark = "[green]yes[/green]" if row["available"] else "[red]no[/red]"
         detail = row["description"] if row["available"] else row["reason"]
-        table.add_row(row["name"], mark, row["accepts"], detail)
+        table.add_row(escape(row["name"]), mark, escape(row["accepts"]), escape(detail))
     ui.print(table)
     return 0

@@ -1,0 +1,224 @@
+"""gpu target: ONNX Runtime with TensorRT, falling back to CUDA, on an NVIDIA GPU.
+
+`compile` copies the model into the build directory and, for TensorRT, builds the engine
+once into a cache beside it, so engine building never enters latency. `load` binds
+inputs and outputs on the device (IO binding): `run()` includes the host↔device copies,
+and the runner also reports a device-only figure (`device_latency_ms`) that excludes them.
+
+No GPU exists on the machines edgenn is developed and tested on: `available()` says which
+piece is missing (driver, onnxruntime-gpu, provider) and how to install it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError
+
+log = logging.getLogger(__name__)
+
+TRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+INSTALL = ('pip uninstall -y onnxruntime && pip install "edgenn[gpu]" '
+           "(onnxruntime-gpu replaces onnxruntime; both install the same module)")
+
+
+class Provider(str, Enum):
+    AUTO = "auto"  # TensorRT when present, else CUDA
+    TENSORRT = "tensorrt"
+    CUDA = "cuda"
+
+
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver version, or None when no driver is loaded."""
+    version_file = Path("/proc/driver/nvidia/version")
+    if version_file.exists():
+        first = version_file.read_text(errors="replace").splitlines()[:1]
+        return first[0].strip() if first else "present"
+    if shutil.which("nvidia-smi"):
+        import subprocess
+
+        try:
+            result = subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                                     "--format=csv,noheader"], capture_output=True, text=True,
+                                    timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip().splitlines()[0]
+    return None
+
+
+def missing_piece(driver: str | None, gpu_package: bool, providers: Sequence[str],
+                  wanted: Provider) -> str | None:
+    """Why the gpu target cannot run, from what was found; None when it can."""
+    if not gpu_package:
+        return f"onnxruntime-gpu is not installed; install it with: {INSTALL}"
+    if driver is None:
+        return ("no NVIDIA driver found (no /proc/driver/nvidia/version, no nvidia-smi); "
+                "install the NVIDIA driver and CUDA 12 runtime for your GPU")
+    needed = {Provider.AUTO: (TRT, CUDA), Provider.TENSORRT: (TRT,), Provider.CUDA: (CUDA,)}
+    if not any(p in providers for p in needed[wanted]):
+        return (f"onnxruntime-gpu has no {' or '.join(needed[wanted])} "
+                f"(available: {', '.join(providers)}); install a matching CUDA/cuDNN "
+                f"(and TensorRT for tensorrt) or reinstall: {INSTALL}")
+    return None
+
+
+def choose_providers(available: Sequence[str], wanted: Provider, fp16: bool,
+                     cache_dir: Path | None) -> list:
+    """Execution providers in priority order, with TensorRT's options; CPU last."""
+    chosen: list = []
+    if TRT in available and wanted in (Provider.AUTO, Provider.TENSORRT):
+        trt_options = {"trt_fp16_enable": bool(fp16), "trt_max_workspace_size": 2 << 30}
+        if cache_dir is not None:
+            trt_options.update({"trt_engine_cache_enable": True,
+                                "trt_engine_cache_path": str(cache_dir),
+                                "trt_timing_cache_enable": True,
+                                "trt_timing_cache_path": str(cache_dir)})
+        chosen.append((TRT, trt_options))
+    if CUDA in available and wanted in (Provider.AUTO, Provider.CUDA, Provider.TENSORRT):
+        chosen.append((CUDA, {"device_id": 0}))
+    if not chosen:
+        raise TargetUnavailableError(f"no GPU execution provider among {list(available)}")
+    chosen.append(CPU)
+    return chosen
+
+
+class GpuTarget:
+    name = "gpu"
+    accepts = ("onnx",)
+    description = "ONNX Runtime on an NVIDIA GPU: TensorRT (engine cache, fp16) or CUDA"
+    install_hint = INSTALL
+
+    def __init__(self, provider: str = "auto", fp16: bool = False) -> None:
+        try:
+            self.provider = Provider(provider)
+        except ValueError:
+            raise BadInputError(f"gpu provider '{provider}' is not one of: "
+                                f"{', '.join(p.value for p in Provider)}") from None
+        self.fp16 = bool(fp16)
+
+    def available(self) -> str | None:
+        try:
+            metadata.version("onnxruntime-gpu")
+            gpu_package = True
+        except metadata.PackageNotFoundError:
+            gpu_package = False
+        providers: list[str] = []
+        if gpu_package:
+            try:
+                import onnxruntime as ort
+
+                providers = ort.get_available_providers()
+            except ImportError as exc:
+                return f"onnxruntime-gpu does not import ({exc}); reinstall: {INSTALL}"
+        return missing_piece(nvidia_driver(), gpu_package, providers, self.provider)
+
+    def select(self, artifacts: Sequence[Artifact]) -> list[Artifact]:
+        return [a for a in artifacts if a.format == "onnx"
+                and a.variant in ("fp32", "fp16", "int8-static")]
+
+    def compile(self, artifact: Artifact, workdir: Path) -> Artifact:
+        import onnxruntime as ort
+
+        if artifact.format != "onnx":
+            raise BadInputError(f"gpu target takes ONNX, got {artifact.format}")
+        reason = self.available()
+        if reason:
+            raise TargetUnavailableError(f"gpu: {reason}")
+        workdir = Path(workdir)
+        out = workdir / f"{artifact.path.stem}.gpu.onnx"
+        shutil.copyfile(artifact.path, out)
+        extra = []
+        for file in artifact.extra_files:
+            shutil.copyfile(file, workdir / file.name)
+            extra.append(workdir / file.name)
+        cache = workdir / f"{artifact.path.stem}.trt-cache"
+        cache.mkdir(exist_ok=True)
+        providers = choose_providers(ort.get_available_providers(), self.provider,
+                                     self.fp16 or artifact.variant == "fp16", cache)
+        started = time.perf_counter()
+        session = ort.InferenceSession(str(out), providers=providers)  # builds TRT engine
+        build_s = time.perf_counter() - started
+        engines = [p for p in cache.iterdir()] if cache.exists() else []
+        return artifact.derive(out, "compile:gpu", extra_files=[*extra, *engines],
+                               providers=session.get_providers(), engine_build_s=build_s,
+                               trt_cache=str(cache), fp16=self.fp16)
+
+    def load(self, artifact: Artifact, options: RunOptions) -> GpuRunner:
+        import onnxruntime as ort
+
+        cache = Path(str(artifact.metadata.get("trt_cache", ""))) or None
+        providers = choose_providers(ort.get_available_providers(), self.provider,
+                                     self.fp16 or artifact.variant == "fp16", cache)
+        return GpuRunner(artifact.path, providers, options.threads)
+
+
+class GpuRunner:
+    """IO-bound session: inputs copied to the device, outputs copied back, per run."""
+
+    def __init__(self, path: Path, providers: list, threads: int) -> None:
+        import onnxruntime as ort
+
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = threads
+        session_options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), session_options, providers=providers)
+        first = self.session.get_inputs()[0]
+        self.input_name = first.name
+        self.input_dtype = np.float16 if first.type == "tensor(float16)" else np.float32
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self._last_batch: np.ndarray | None = None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        import onnxruntime as ort
+
+        binding = self.session.io_binding()
+        device_input = ort.OrtValue.ortvalue_from_numpy(
+            np.ascontiguousarray(batch, dtype=self.input_dtype), "cuda", 0)
+        binding.bind_ortvalue_input(self.input_name, device_input)
+        for name in self.output_names:
+            binding.bind_output(name, "cuda", 0)
+        self.session.run_with_iobinding(binding)
+        self._last_batch = batch
+        return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
+
+    def device_latency_ms(self, batch: np.ndarray, runs: int = 100) -> list[float]:
+        """Latency with input and output left on the device: no host↔device copies."""
+        import onnxruntime as ort
+
+        binding = self.session.io_binding()
+        device_input = ort.OrtValue.ortvalue_from_numpy(
+            np.ascontiguousarray(batch, dtype=self.input_dtype), "cuda", 0)
+        binding.bind_ortvalue_input(self.input_name, device_input)
+        for name in self.output_names:
+            binding.bind_output(name, "cuda", 0)
+        for _ in range(10):
+            self.session.run_with_iobinding(binding)
+        samples = []
+        for _ in range(runs):
+            binding.synchronize_inputs()
+            start = time.perf_counter()
+            self.session.run_with_iobinding(binding)
+            binding.synchronize_outputs()
+            samples.append((time.perf_counter() - start) * 1000.0)
+        return samples
+
+    def metrics(self) -> dict:
+        figures: dict = {"providers": self.session.get_providers()}
+        if self._last_batch is not None:
+            samples = self.device_latency_ms(self._last_batch)
+            figures["device_latency_ms"] = {"p50": float(np.percentile(samples, 50)),
+                                            "p90": float(np.percentile(samples, 90)),
+                                            "runs": len(samples)}
+        return figures
