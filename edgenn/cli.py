@@ -22,6 +22,9 @@ COMMANDS = {
     "compile": "edgenn.commands.compile",
     "bench": "edgenn.commands.bench",
     "targets": "edgenn.commands.targets",
+    "recipe": "edgenn.commands.recipe",
+    "quantize": "edgenn.commands.quantize",
+    "prune": "edgenn.commands.prune",
 }
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -115,7 +115,8 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarra
     if bad:
         raise BadInputError(f"{where}: x holds {bad} NaN or infinite value(s)")
     if not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == y.round()):
+        integral = np.all(np.isfinite(y)) and np.all(y == np.round(y))
+        if np.issubdtype(y.dtype, np.floating) and integral:
             y = y.astype(np.int64)
         else:
             raise BadInputError(f"{where}: y must hold integer class labels, got dtype {y.dtype}")
@@ -144,7 +145,7 @@ def check_fits(x: np.ndarray, input_shape: tuple[int | str, ...], where: str) ->
     expected = tuple(input_shape[1:])
     actual = tuple(x.shape[1:])
     fits = len(expected) == len(actual) and all(
-        not isinstance(e, int) or e == a for e, a in zip(expected, actual)
+        not isinstance(e, int) or e == a for e, a in zip(expected, actual, strict=True)
     )
     if not fits:
         shown = "×".join(str(d) for d in expected)

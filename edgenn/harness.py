@@ -134,6 +134,7 @@ def measure(job: Job) -> Measurement:
     row = Measurement(target=job.target, variant=artifact.variant, artifact=str(artifact.path),
                       lineage=list(artifact.lineage), batch_size=job.latency.batch_size,
                       threads=job.latency.threads)
+    _carry_decisions(artifact, row)
     try:
         from edgenn.registry import create_target
 
@@ -184,6 +185,19 @@ def measure(job: Job) -> Measurement:
         log.debug("measurement failed:\n%s", traceback.format_exc())
         row.status, row.reason = "failed", f"{type(exc).__name__}: {exc}"
     return row
+
+
+CARRIED_METADATA = ("budget", "selection", "prune", "quantization", "float_nodes")
+
+
+def _carry_decisions(artifact: Artifact, row: Measurement) -> None:
+    """What the compression passes decided (and warned about) travels into the row."""
+    notes = artifact.metadata.get("notes")
+    if notes:
+        row.extra["note"] = "; ".join(str(n) for n in notes)
+    for key in CARRIED_METADATA:
+        if key in artifact.metadata:
+            row.extra[key] = artifact.metadata[key]
 
 
 def _measure_dict(job: Job) -> dict[str, Any]:

@@ -21,8 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import (Artifact, BadInputError, EdgeNNError, Measurement, Report,
-                         TensorSpec, atomic_path)
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    EdgeNNError,
+    Measurement,
+    Report,
+    TensorSpec,
+    atomic_path,
+)
 from edgenn.data import Dataset, check_fits, load_dataset, save_npz
 from edgenn.harness import Job, LatencySettings, measure_all
 from edgenn.registry import TARGETS, create_target
@@ -61,6 +68,7 @@ class RunConfig:
     latency: LatencySettings = LatencySettings()
     isolate: bool = True  # each row measured in its own process
     seed: int = 0
+    compression: Any = None  # edgenn.compress.CompressionConfig; None: no variants
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
@@ -77,7 +85,26 @@ class RunConfig:
             "batch_size": self.latency.batch_size, "threads": self.latency.threads,
             "warmup": self.latency.warmup, "runs": self.latency.runs,
             "train": self.train.to_dict(), "target_options": self.target_options,
+            "compression": _describe(self.compression),
         }
+
+
+def _describe(config: Any) -> Any:
+    """A plain-data view of a (nested) frozen config dataclass, for report.json."""
+    import dataclasses
+    from enum import Enum
+
+    if config is None or isinstance(config, (str, int, float, bool)):
+        return config
+    if isinstance(config, Enum):
+        return config.value
+    if dataclasses.is_dataclass(config):
+        return {f.name: _describe(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, (list, tuple)):
+        return [_describe(v) for v in config]
+    if isinstance(config, dict):
+        return {str(k): _describe(v) for k, v in config.items()}
+    return str(config)
 
 
 def prepare_out_dir(out: Path) -> Path:
@@ -96,11 +123,11 @@ def prepare_out_dir(out: Path) -> Path:
 
 def train_and_export(config: RunConfig, data: Dataset, hooks: Hooks) -> tuple[Any, list[Artifact]]:
     """Train the model, save its checkpoint and export ONNX; returns (model, artifacts)."""
+    import torch
+
     from edgenn.exporters.onnx import export_onnx
     from edgenn.train import ModelConfig, save_checkpoint, train
     from edgenn.zoo import build_model
-
-    import torch
 
     torch.manual_seed(config.seed)
     model_dir = config.out / "model"
@@ -191,8 +218,13 @@ def measure(compiled: Sequence[tuple[str, Artifact]], config: RunConfig, test_pa
         return measure_all(jobs, isolate=config.isolate, on_row=on_row)
 
 
-def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
-    """The whole default job; writes every file into `config.out` and returns the report."""
+def run(config: RunConfig, hooks: Hooks | None = None,
+        finish: Callable[[Report], None] | None = None) -> Report:
+    """The whole default job; writes every file into `config.out` and returns the report.
+
+    `finish` sees the report once it is written, before the accuracy budget is enforced
+    (BudgetExceededError, exit 3), so a caller can show it either way.
+    """
     from edgenn.report import environment, write_manifest, write_reports
     from edgenn.train import predict
 
@@ -201,6 +233,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     hooks.status(f"data: {data.describe()}")
     out = prepare_out_dir(config.out)
     model, artifacts = train_and_export(config, data, hooks)
+    artifacts += build_variants(model, data, artifacts[-1], config, hooks)
 
     data_dir = out / "data"
     test_path = save_npz(data_dir / "test.npz", data.x_test, data.y_test)
@@ -224,7 +257,70 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     write_reports(report, out)
     write_manifest(out / "manifest.json", [*artifacts, *(a for _, a in compiled)],
                    report.environment)
+    if finish is not None:
+        finish(report)
+    if config.compression is not None:
+        from edgenn.compress import require_budget
+
+        require_budget(artifacts)  # exit 3 after the report is written
     return report
+
+
+def run_config_from_recipe(recipe: dict[str, dict[str, Any]], out: str | Path) -> RunConfig:
+    """A RunConfig from a validated recipe (see edgenn/recipe.py)."""
+    from edgenn.train import TrainConfig
+
+    model, data, train = recipe.get("model", {}), recipe.get("data", {}), recipe.get("train", {})
+    latency = recipe.get("latency", {})
+    targets = recipe.get("targets", {})
+    seed = int(train.get("seed", 0))
+    run_targets = targets.get("run", "all")
+    source = data.get("source", "digits")
+    return RunConfig(
+        out=Path(out), model=model.get("name", "cnn"), model_options=model.get("options", {}),
+        data=None if source == "digits" else source,
+        train=TrainConfig(**{k: v for k, v in train.items()}),
+        targets=None if run_targets == "all" else tuple(run_targets),
+        target_options=dict(targets.get("options", {})),
+        latency=LatencySettings(warmup=latency.get("warmup", 20), runs=latency.get("runs", 200),
+                                batch_size=latency.get("batch", 1),
+                                threads=latency.get("threads", 2)),
+        isolate=bool(latency.get("isolate", True)), seed=seed,
+        compression=compression_from_recipe(recipe.get("compression", {}), seed),
+    )
+
+
+def compression_from_recipe(section: dict[str, Any], seed: int) -> Any:
+    """The CompressionConfig a recipe's [compression] table asks for (None: no variants)."""
+    variants = tuple(section.get("variants", ()))
+    if not variants and section.get("max_accuracy_drop") is None:
+        return None
+    from edgenn.compress import CompressionConfig
+    from edgenn.quantize.prune import PruneConfig
+
+    return CompressionConfig(
+        variants=variants,
+        method=section.get("calibration_method", "minmax"),
+        calibration_samples=int(section.get("calibration_samples", 256)),
+        max_accuracy_drop=section.get("max_accuracy_drop"),
+        prune=PruneConfig(sparsity=float(section.get("prune_sparsity", 0.5))),
+        fine_tune_epochs=int(section.get("fine_tune_epochs", 10)),
+        seed=seed,
+    )
+
+
+def build_variants(model, data: Dataset, onnx_artifact: Artifact, config: RunConfig,
+                   hooks: Hooks) -> list[Artifact]:
+    """Compressed ONNX variants (int8, fp16, pruned) as the compression config asks."""
+    if config.compression is None or not config.compression.variants:
+        return []
+    from edgenn import compress
+
+    compression = replace(config.compression, threads=config.latency.threads,
+                          seed=config.seed)
+    with hooks.progress("compress", None) as advance:
+        return compress.build_variants(model, data, onnx_artifact, config.out / "model",
+                                       compression, progress=lambda msg: advance(info=msg))
 
 
 def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],

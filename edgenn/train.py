@@ -63,6 +63,7 @@ class TrainConfig:
     init: Init = Init.DEFAULT
     augment_shift: int = 0  # images: random shifts of up to this many pixels
     seed: int = 0
+    threads: int | None = None  # torch intra-op threads while training; None: leave as is
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "optimizer", _enum(Optimizer, self.optimizer, "optimizer"))
@@ -75,6 +76,12 @@ class TrainConfig:
             raise BadInputError(f"lr must be > 0, got {self.lr}")
         if self.batch_size < 1:
             raise BadInputError(f"batch_size must be ≥ 1, got {self.batch_size}")
+        if self.threads is not None and self.threads < 1:
+            raise BadInputError(f"threads must be ≥ 1, got {self.threads}")
+        if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
+            raise BadInputError(f"grad_clip_norm must be > 0, got {self.grad_clip_norm}")
+        if self.augment_shift < 0:
+            raise BadInputError(f"augment_shift must be ≥ 0, got {self.augment_shift}")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(self).items()}
@@ -125,12 +132,29 @@ def train(
     """
     import torch
 
+    if config.threads is None:
+        return _train(model, data, config, on_epoch, x_train, y_train)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(model, data, config, on_epoch, x_train, y_train)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(model, data: Dataset, config: TrainConfig, on_epoch: EpochCallback | None,
+           x_train: np.ndarray | None, y_train: np.ndarray | None) -> TrainResult:
+    import torch
+
     seed_everything(config.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     _initialise(model, config.init)
     xt = torch.from_numpy(data.x_train if x_train is None else x_train)
     yt = torch.from_numpy(data.y_train if y_train is None else y_train)
     xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    if config.augment_shift and xt.ndim != 4:
+        raise BadInputError(f"augment_shift={config.augment_shift} needs images (N, C, H, W), "
+                            f"got training data of shape {tuple(xt.shape)}")
+    _check_outputs(model, xt[:2], config.loss, data.num_classes)
     optimizer = _optimizer(model, config)
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
@@ -159,7 +183,7 @@ def train(
             total += float(loss.detach()) * len(idx)
         val_loss, val_acc = evaluate(model, xv, yv, loss_fn)
         record = {"epoch": epoch, "train_loss": total / len(xt), "val_loss": val_loss,
-                  "val_accuracy": val_acc}
+                  "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"]}
         history.append(record)
         if on_epoch:
             on_epoch(epoch, config.epochs, record)
@@ -212,14 +236,34 @@ def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def _check_outputs(model, sample, loss: Loss, num_classes: int) -> None:
+    """Refuse a model whose output width does not fit the loss and the labels, up front."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        width = model(sample).shape[-1]
+    model.train()
+    if width == 1 and (loss is Loss.CROSS_ENTROPY or num_classes > 2):
+        raise BadInputError(f"a model with 1 output logit needs a binary task (labels 0/1) and "
+                            f"loss bce or mse, got loss {loss.value} with {num_classes} classes")
+    if width != 1 and width < num_classes:
+        raise BadInputError(f"the model has {width} outputs but the labels have "
+                            f"{num_classes} classes")
+
+
 def _loss_fn(kind: Loss, num_classes: int):
+    import torch
     import torch.nn.functional as F
 
     if kind is Loss.CROSS_ENTROPY:
         return lambda out, y: F.cross_entropy(out, y)
     if kind is Loss.MSE:
-        return lambda out, y: F.mse_loss(F.softmax(out, dim=1),
-                                         F.one_hot(y, out.shape[1]).float())
+        def mse(out, y):
+            if out.shape[1] == 1:  # one logit: σ(logit) against the 0/1 label
+                return F.mse_loss(torch.sigmoid(out[:, 0]), y.float())
+            return F.mse_loss(F.softmax(out, dim=1), F.one_hot(y, out.shape[1]).float())
+        return mse
     def bce(out, y):
         if out.shape[1] == 1:
             return F.binary_cross_entropy_with_logits(out[:, 0], y.float())
@@ -252,18 +296,23 @@ def _scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
 
 
 def _initialise(model, init: Init) -> None:
+    """Kaiming (He) normal or Xavier (Glorot) uniform weights, zero biases, for every
+    linear, convolutional and recurrent layer; normalisation layers keep their 1 and 0."""
     import torch.nn as nn
 
     if init is Init.DEFAULT:
         return
+    weighted = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase)
     for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
-            if init is Init.KAIMING:
-                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            else:
-                nn.init.xavier_uniform_(module.weight)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
+        if not isinstance(module, weighted):
+            continue
+        for name, param in module.named_parameters(recurse=False):
+            if name.startswith("bias"):
+                nn.init.zeros_(param)
+            elif param.ndim >= 2 and init is Init.KAIMING:
+                nn.init.kaiming_normal_(param, nonlinearity="relu")
+            elif param.ndim >= 2:
+                nn.init.xavier_uniform_(param)
 
 
 def _random_shift(xb, max_shift: int, generator):

@@ -105,7 +105,7 @@ def check_parity(model, onnx_path: Path, batches: list[np.ndarray], atol: float,
             expected = model(torch.from_numpy(batch))
             expected = expected if isinstance(expected, (tuple, list)) else [expected]
             got = session.run(None, {input_name: batch})
-            for name, want, have in zip(output_names, expected, got):
+            for name, want, have in zip(output_names, expected, got, strict=False):
                 want = want.numpy()
                 error = float(np.max(np.abs(want - have))) if want.size else 0.0
                 limit = atol + rtol * float(np.max(np.abs(want))) if want.size else atol

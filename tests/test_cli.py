@@ -164,7 +164,7 @@ def test_compile_cpu_writes_an_optimised_model(tmp_path):
 def test_quick_run_writes_report_and_manifest(tmp_path):
     out = tmp_path / "run"
     code = main(["run", "--targets", "pytorch,cpu", "--epochs", "3", "--runs", "5",
-                 "--warmup", "1", "--out", str(out), "--quiet"])
+                 "--variants", "none", "--warmup", "1", "--out", str(out), "--quiet"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert [r["target"] for r in report["rows"]] == ["pytorch", "cpu"]
@@ -181,7 +181,8 @@ def test_default_run_meets_the_spine_goals(tmp_path):
     """The README's first command, restricted to the spine's targets: accuracy ≥ 0.95,
     agreement ≥ 99.5 %, latency percentiles present."""
     out = tmp_path / "default"
-    assert main(["run", "--targets", "pytorch,cpu", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--targets", "pytorch,cpu", "--variants", "none", "--out", str(out),
+                 "--quiet"]) == 0
     rows = json.loads((out / "report.json").read_text())["rows"]
     for row in rows:
         assert row["status"] == "ok"

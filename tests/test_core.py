@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgenn.core import (Artifact, Measurement, Report, TensorSpec, ToleranceExceededError,
-                         UnsupportedOperatorError, atomic_path, write_text_atomic)
+from edgenn.core import (
+    Artifact,
+    Measurement,
+    Report,
+    TensorSpec,
+    ToleranceExceededError,
+    UnsupportedOperatorError,
+    atomic_path,
+    write_text_atomic,
+)
 
 
 def _artifact(tmp_path: Path) -> Artifact:

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from edgenn.core import BadInputError, ToleranceExceededError
-from edgenn.exporters.onnx import (OnnxExportConfig, check_parity, export_onnx,
-                                   load_onnx_artifact)
+from edgenn.exporters.onnx import OnnxExportConfig, check_parity, export_onnx, load_onnx_artifact
 
 
 def test_export_matches_pytorch_for_any_batch(cnn_artifacts, trained_cnn, digits):

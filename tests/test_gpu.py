@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from edgenn.core import BadInputError, RunOptions, TargetUnavailableError
-from edgenn.targets.gpu import (CPU, CUDA, TRT, GpuTarget, Provider, choose_providers,
-                                missing_piece)
+from edgenn.targets.gpu import CPU, CUDA, TRT, GpuTarget, Provider, choose_providers, missing_piece
 
 GPU_REASON = GpuTarget().available()
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 
 from edgenn.cli import add_common
-from edgenn.commands._shared import (add_latency_options, latency_settings, make_hooks,
-                                     parse_target_options, parse_targets, show_report)
+from edgenn.commands._shared import (
+    add_latency_options,
+    latency_settings,
+    make_hooks,
+    parse_target_options,
+    parse_targets,
+    show_report,
+)
 
 HELP = "measure an ONNX model (yours, not made by edgenn) on an .npz"
 DESCRIPTION = """\

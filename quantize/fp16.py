@@ -1,0 +1,79 @@
+"""fp16 conversion of an ONNX model, for the GPU target.
+
+Weights and arithmetic become float16; with `keep_io_types` (the default) the graph's
+inputs and outputs stay float32 with a Cast at each end, so every runner feeds the same
+float32 batches and compares logits on the same scale. ORT's CPU provider runs most fp16
+operators through casts, so the cpu target does not select this variant.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgenn.core import Artifact, BadInputError, atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fp16Config:
+    keep_io_types: bool = True  # float32 inputs/outputs, casts inside the graph
+    op_block_list: tuple[str, ...] = ()  # operator types kept in float32 (beyond ORT's list)
+    strip_debug_metadata: bool = True
+
+
+def convert_fp16(artifact: Artifact, out_path: str | os.PathLike[str],
+                 config: Fp16Config = Fp16Config()) -> Artifact:
+    """`artifact` (ONNX, float32) converted to float16 at `out_path`; variant "fp16"."""
+    import onnx
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    if artifact.format != "onnx":
+        raise BadInputError(f"fp16 conversion takes an ONNX artifact, got {artifact.format}")
+    if not artifact.path.is_file():
+        raise BadInputError(f"model file not found: {artifact.path}")
+    out = Path(out_path)
+    proto = onnx.load(str(artifact.path))
+    block = list(DEFAULT_OP_BLOCK_LIST) + [op for op in config.op_block_list
+                                           if op not in DEFAULT_OP_BLOCK_LIST]
+    converted = convert_float_to_float16(proto, keep_io_types=config.keep_io_types,
+                                         op_block_list=block)
+    _topological_sort(converted.graph)
+    if config.strip_debug_metadata:
+        for node in converted.graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    onnx.checker.check_model(converted)
+    with atomic_path(out) as tmp:
+        onnx.save(converted, str(tmp))
+    inputs, outputs = artifact.inputs, artifact.outputs
+    if not config.keep_io_types:
+        inputs = tuple(type(t)(t.name, t.shape, "float16") for t in inputs)
+        outputs = tuple(type(t)(t.name, t.shape, "float16") for t in outputs)
+    return artifact.derive(out, "quantize:fp16", inputs=inputs, outputs=outputs,
+                           extra_files=(), variant="fp16",
+                           quantization={"keep_io_types": config.keep_io_types,
+                                         "op_block_list": list(config.op_block_list)})
+
+
+def _topological_sort(graph) -> None:
+    """The converter appends its input casts at the end; ONNX requires producer order."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:  # a cycle or a dangling input: leave the rest as it was
+            ordered.extend(pending)
+            break
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)

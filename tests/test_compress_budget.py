@@ -1,0 +1,132 @@
+"""The accuracy budget: a deliberately sensitive layer breaks static int8 and the
+sensitivity fallback repairs it by keeping that layer in float; CPU format selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgenn.core import BudgetExceededError
+
+
+@pytest.fixture(scope="module")
+def sensitive(tmp_path_factory):
+    """An MLP whose first layer has ±500 weights on pixels that are 0 in every image.
+
+    The float model never sees them (0 × 500 = 0), but per-channel int8 scales each row
+    to its ±500 outlier, so every ordinary weight rounds to zero: int8 destroys the layer.
+    """
+    import torch
+    from torch import nn
+
+    from edgenn.data import load_digits
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.train import TrainConfig, train
+
+    data = load_digits()
+    every = np.concatenate([data.x_train, data.x_val, data.x_test]).reshape(-1, 64)
+    dead_pixel = int(np.flatnonzero(every.max(axis=0) == 0)[0])
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 48),
+                          nn.ReLU(), nn.Linear(48, 10))
+    train(model, data, TrainConfig(epochs=15))
+    with torch.no_grad():
+        model[1].weight[:, dead_pixel] = torch.where(torch.arange(48) % 2 == 0, 500.0, -500.0)
+    path = tmp_path_factory.mktemp("sensitive") / "model.onnx"
+    return data, export_onnx(model, data.x_train[:2], path)
+
+
+def _sensitive_node(artifact) -> str:
+    import onnx
+
+    return next(n.name for n in onnx.load(str(artifact.path)).graph.node if n.op_type == "Gemm")
+
+
+def test_sensitivity_ranks_the_broken_layer_first(sensitive):
+    from edgenn.quantize.onnx_int8 import quantize_static
+    from edgenn.quantize.sensitivity import node_sensitivity
+
+    data, fp32 = sensitive
+    int8 = quantize_static(fp32, fp32.path.parent / "rank.int8.onnx", data.x_train[:128])
+    ranking = node_sensitivity(fp32, int8, data.x_train[:32])
+    assert ranking[0].node == _sensitive_node(fp32)
+    assert ranking[0].loss_db > 20 > ranking[1].loss_db
+
+
+def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensitive, tmp_path):
+    from edgenn.compress import (
+        CompressionConfig,
+        Evaluator,
+        calibration_set,
+        choose_static,
+        require_budget,
+    )
+
+    data, fp32 = sensitive
+    evaluator = Evaluator(data.x_val, data.y_val, latency_runs=10)
+    config = CompressionConfig(max_accuracy_drop=0.5)
+    result = choose_static(fp32, tmp_path / "m.int8.onnx",
+                           calibration_set(data.x_train, 128), evaluator, config)
+    budget = result.metadata["budget"]
+    # Without the fallback the int8 model is near chance level.
+    assert min(c["drop_pp"] for c in result.metadata["selection"]["candidates"]) > 50
+    assert budget["met"] and budget["drop_pp"] <= 0.5
+    assert budget["kept_in_float"] == [_sensitive_node(fp32)]
+    assert any(_sensitive_node(fp32) in note for note in result.metadata["notes"])
+    assert result.metadata["quantization"]["nodes_to_exclude"] == [_sensitive_node(fp32)]
+    evaluator._cache.clear()
+    assert 100 * (evaluator.accuracy(fp32) - evaluator.accuracy(result)) <= 0.5
+    require_budget([result])  # does not raise
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.int8.onnx"]
+
+
+def test_budget_that_cannot_be_met_raises_exit_code_3(sensitive, tmp_path):
+    from edgenn.compress import (
+        CompressionConfig,
+        Evaluator,
+        calibration_set,
+        choose_static,
+        require_budget,
+    )
+
+    data, fp32 = sensitive
+    config = CompressionConfig(max_accuracy_drop=0.5, max_float_nodes=0)
+    result = choose_static(fp32, tmp_path / "m.onnx", calibration_set(data.x_train, 64),
+                           Evaluator(data.x_val, data.y_val, latency_runs=5), config)
+    assert result.metadata["budget"]["met"] is False
+    with pytest.raises(BudgetExceededError, match="no variant meets the accuracy budget "
+                                                  "of 0.5 pp") as caught:
+        require_budget([result])
+    assert caught.value.exit_code == 3
+
+
+@pytest.mark.slow
+def test_build_variants_on_digits(tmp_path):
+    import torch
+
+    from edgenn.compress import CompressionConfig, build_variants
+    from edgenn.data import load_digits
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.train import TrainConfig, train
+    from edgenn.zoo import build_model
+
+    torch.manual_seed(0)
+    data = load_digits()
+    model = build_model("cnn", (1, 8, 8), 10)
+    train(model, data, TrainConfig(epochs=15))
+    fp32 = export_onnx(model, data.x_train[:2], tmp_path / "model.onnx")
+    variants = build_variants(model, data, fp32, tmp_path / "v",
+                              CompressionConfig(max_accuracy_drop=1.0, latency_runs=20))
+    by_name = {a.variant: a for a in variants}
+    assert sorted(by_name) == sorted(["int8-dynamic", "int8-static", "fp16", "pruned",
+                                      "pruned-int8"])
+    static = by_name["int8-static"]
+    chosen = static.metadata["selection"]["chosen"]
+    assert chosen in {c["name"] for c in static.metadata["selection"]["candidates"]}
+    for row in static.metadata["selection"]["candidates"]:
+        slower = row["p50_ms"] > static.metadata["selection"]["fp32_p50_ms"]
+        if row["name"] == chosen and slower:
+            assert any("slower than its fp32 source" in n for n in static.metadata["notes"])
+    assert by_name["pruned"].metadata["prune"]["macs_ratio"] <= 0.55
+    assert by_name["pruned-int8"].size_bytes() < by_name["pruned"].size_bytes()
+    assert all(a.metadata["budget"]["met"] for a in variants)
