@@ -5,7 +5,8 @@ Each command module exposes `HELP` (one line), `DESCRIPTION` (the `--help` text)
 `execute`, so `edgenn --help` is instant.
 
 Exit codes: 0 success · 1 internal error (a bug: the traceback is kept) · 2 bad input
-or unusable target · 3 accuracy budget not met · 130 interrupted (Ctrl-C).
+or unusable target · 3 a measured goal not met (accuracy budget, compare regressions) ·
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ COMMANDS = {
     "compile": "edgenn.commands.compile",
     "bench": "edgenn.commands.bench",
     "targets": "edgenn.commands.targets",
+    "compare": "edgenn.commands.compare",
     "recipe": "edgenn.commands.recipe",
     "quantize": "edgenn.commands.quantize",
     "prune": "edgenn.commands.prune",
@@ -31,7 +33,8 @@ EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 1
 
 EPILOG = """\
 exit codes: 0 ok · 1 internal error · 2 bad input or unusable target ·
-            3 accuracy budget not met · 130 interrupted
+            3 accuracy budget not met, or regressions (compare --fail-on-regression) ·
+            130 interrupted
 
 Start with `edgenn run`: it trains the default CNN on the embedded digits data, exports
 it to ONNX, compiles it for every available target and prints a side-by-side report.

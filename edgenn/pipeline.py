@@ -254,6 +254,11 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     rows = measure(compiled, config, test_path, reference_path, hooks) + decided
     report = Report(rows=_ordered(rows, config), settings=config.settings(),
                     environment=environment())
+    from edgenn.plots import confusion_matrix
+
+    report.extra["confusion_matrix"] = confusion_matrix(
+        data.y_test, reference.argmax(axis=1), data.num_classes).tolist()
+    report.extra["reference"] = {"target": "pytorch", "model": config.model}
     write_reports(report, out)
     write_manifest(out / "manifest.json", [*artifacts, *(a for _, a in compiled)],
                    report.environment)

@@ -174,10 +174,13 @@ def rich_table(report: Report):
 
 
 def write_reports(report: Report, out_dir: Path) -> list[Path]:
-    """report.json and report.md in `out_dir`, each written atomically."""
+    """report.json, report.md and the self-contained report.html, each written atomically."""
+    from edgenn.html_report import write_html
+
     out_dir = Path(out_dir)
     return [write_text_atomic(out_dir / "report.json", report.to_json()),
-            write_text_atomic(out_dir / "report.md", render_markdown(report))]
+            write_text_atomic(out_dir / "report.md", render_markdown(report)),
+            write_html(report, out_dir)]
 
 
 def load_report(path: str | Path) -> Report:

@@ -79,5 +79,5 @@ def show_report(ui, report: Report, out: Path | None = None) -> None:
 
     ui.print(rich_table(report))
     if out is not None:
-        ui.print(f"reports: {out / 'report.md'} · {out / 'report.json'} · "
-                 f"{out / 'manifest.json'}")
+        ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
+                 f"{out / 'report.json'} · {out / 'manifest.json'}")
