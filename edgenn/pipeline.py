@@ -231,6 +231,8 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     hooks = hooks or Hooks()
     data = load_dataset(config.data)  # bad data fails here, before anything is written
     hooks.status(f"data: {data.describe()}")
+    _check_model_builds(config, data)  # so does an unknown model or a bad model file
+    _check_target_options(config)
     out = prepare_out_dir(config.out)
     model, artifacts = train_and_export(config, data, hooks)
     artifacts += build_variants(model, data, artifacts[-1], config, hooks)
@@ -312,6 +314,21 @@ def compression_from_recipe(section: dict[str, Any], seed: int) -> Any:
         fine_tune_epochs=int(section.get("fine_tune_epochs", 10)),
         seed=seed,
     )
+
+
+def _check_model_builds(config: RunConfig, data: Dataset) -> None:
+    from edgenn.zoo import build_model
+
+    build_model(config.model, data.sample_shape, data.num_classes, **config.model_options)
+
+
+def _check_target_options(config: RunConfig) -> None:
+    """Build every requested target once so a bad option fails before any work is done."""
+    unknown = [name for name in config.target_options if name not in TARGETS]
+    if unknown:
+        raise BadInputError(f"--target-option for unknown target(s): {', '.join(unknown)}")
+    for name in config.targets or TARGETS.names():
+        create_target(name, **config.target_options.get(name, {}))
 
 
 def build_variants(model, data: Dataset, onnx_artifact: Artifact, config: RunConfig,

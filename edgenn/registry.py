@@ -63,4 +63,8 @@ TARGETS = LazyRegistry(
 
 def create_target(name: str, **options: Any) -> Any:
     """Instantiate the target registered as `name` with its keyword options."""
-    return TARGETS.load(name)(**options)
+    cls = TARGETS.load(name)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise BadInputError(f"target {name}: bad option(s) {sorted(options)}: {exc}") from None

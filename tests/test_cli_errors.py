@@ -1,0 +1,122 @@
+"""Bad input across the whole CLI: one clear line, a documented exit code, no traceback,
+and a build directory holding only complete artifacts — Ctrl-C included."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+EDGENN = [sys.executable, "-m", "edgenn.cli"]
+
+
+def edgenn(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*EDGENN, *args], capture_output=True, text=True, timeout=300,
+                          **kwargs)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, text: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    # Progress lines (prefixed "·") may precede it; the error itself is exactly one line.
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("·")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("edgenn: error:") and text in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def assert_nothing_written(out: Path) -> None:
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), \
+        sorted(map(str, out.rglob("*")))
+
+
+def test_unknown_model(tmp_path):
+    out = tmp_path / "out"
+    result = edgenn("run", "--model", "alexnet-9000", "--out", str(out))
+    assert_one_line_error(result, 2, "unknown model 'alexnet-9000' (known: ")
+    assert_nothing_written(out)
+
+
+def test_model_file_without_the_factory(tmp_path):
+    source = tmp_path / "mine.py"
+    source.write_text("import torch\n")
+    out = tmp_path / "out"
+    result = edgenn("run", "--model", f"{source}:make", "--out", str(out))
+    assert_one_line_error(result, 2, "has no callable 'make'")
+    assert_nothing_written(out)
+
+
+def test_unknown_target(tmp_path):
+    result = edgenn("run", "--targets", "cpu,tpu", "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, 2, "unknown target(s): tpu")
+
+
+def test_missing_data_file(tmp_path):
+    out = tmp_path / "out"
+    result = edgenn("run", "--data", str(tmp_path / "none.npz"), "--out", str(out))
+    assert_one_line_error(result, 2, "data file not found")
+    assert_nothing_written(out)
+
+
+def test_missing_recipe(tmp_path):
+    result = edgenn("run", str(tmp_path / "none.toml"))
+    assert_one_line_error(result, 2, "recipe not found")
+
+
+def test_wrong_option_type_is_one_line_exit_2():
+    result = edgenn("run", "--runs", "many")
+    assert_one_line_error(result, 2, "argument --runs: invalid int value: 'many'")
+
+
+def test_bad_target_option_value(tmp_path):
+    result = edgenn("run", "--target-option", "gpu.provider=metal", "--targets", "gpu",
+                    "--variants", "none", "--epochs", "1", "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, 2, "gpu provider 'metal' is not one of")
+
+
+def test_unwritable_output_directory(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = edgenn("run", "--out", str(blocker / "build"))
+    assert_one_line_error(result, 2, "cannot write to output directory")
+
+
+def test_unknown_command():
+    result = edgenn("deploy")
+    assert result.returncode == 2 and "invalid choice: 'deploy'" in result.stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_only_complete_files(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([*EDGENN, "run", "--targets", "pytorch,cpu", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "model").exists():
+        time.sleep(0.2)  # interrupt once the run is under way (training)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
+    checkpoint = out / "model" / "checkpoint.pt"
+    if checkpoint.exists():  # whatever was written is whole
+        from edgenn.train import load_checkpoint
+
+        load_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["bench", "--help"],
+                                  ["recipe", "--help"], ["compare", "--help"],
+                                  ["quantize", "--help"], ["prune", "--help"]])
+def test_every_help_page_teaches_with_an_example(argv):
+    result = edgenn(*argv)
+    assert result.returncode == 0 and "usage: edgenn" in result.stdout
+    if argv != ["--help"]:
+        assert "xample" in result.stdout, argv
