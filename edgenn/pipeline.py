@@ -156,14 +156,15 @@ def train_and_export(config: RunConfig, data: Dataset, hooks: Hooks) -> tuple[An
     return model, [torch_artifact, onnx_artifact]
 
 
-def compile_for_targets(artifacts: Sequence[Artifact], config: RunConfig, hooks: Hooks
+def compile_for_targets(artifacts: Sequence[Artifact], config: RunConfig, hooks: Hooks,
+                        skip: set[str] | frozenset[str] = frozenset()
                         ) -> tuple[list[tuple[str, Artifact]], list[Measurement]]:
     """Compile every selected artifact for every requested target.
 
     Returns the (target, compiled artifact) pairs to measure and the rows already decided
     (skipped: target unavailable; failed: compilation error).
     """
-    names = list(config.targets) if config.targets else TARGETS.names()
+    names = [n for n in (config.targets or TARGETS.names()) if n not in skip]
     ready: list[tuple[str, Artifact]] = []
     decided: list[Measurement] = []
     for name in names:
@@ -235,7 +236,9 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     _check_target_options(config)
     out = prepare_out_dir(config.out)
     model, artifacts = train_and_export(config, data, hooks)
-    artifacts += build_variants(model, data, artifacts[-1], config, hooks)
+    artifacts += build_variants(model, data, artifacts[1], config, hooks)
+    mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks)
+    artifacts += mobile
 
     data_dir = out / "data"
     test_path = save_npz(data_dir / "test.npz", data.x_test, data.y_test)
@@ -252,8 +255,9 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     artifacts = [replace(a, metadata={**a.metadata, "calibration_data": str(calibration_path)})
                  for a in artifacts]
 
-    compiled, decided = compile_for_targets(artifacts, config, hooks)
-    rows = measure(compiled, config, test_path, reference_path, hooks) + decided
+    skip = {row.target for row in mobile_rows}
+    compiled, decided = compile_for_targets(artifacts, config, hooks, skip=skip)
+    rows = measure(compiled, config, test_path, reference_path, hooks) + decided + mobile_rows
     report = Report(rows=_ordered(rows, config), settings=config.settings(),
                     environment=environment())
     from edgenn.plots import confusion_matrix
@@ -316,6 +320,42 @@ def compression_from_recipe(section: dict[str, Any], seed: int) -> Any:
     )
 
 
+def build_mobile_variants(model, data: Dataset, torch_artifact: Artifact, config: RunConfig,
+                          hooks: Hooks) -> tuple[list[Artifact], list[Measurement]]:
+    """`.tflite` fp32, full-integer int8 and dynamic-range int8, from the PyTorch module.
+
+    Returns the artifacts and the rows already decided: one skipped row with the install
+    command when the mobile toolchain is missing, one failed row (naming every
+    unconvertible operator) when the model cannot be converted. The run goes on either way.
+    """
+    if config.targets is not None and "tflite" not in config.targets:
+        return [], []
+    from edgenn.exporters.tflite import export_available, export_tflite
+    from edgenn.quantize.tflite import quantize_tflite_dynamic, quantize_tflite_static
+
+    reason = export_available()
+    if reason:
+        return [], [Measurement(target="tflite", variant="–", status="skipped", reason=reason)]
+    model_dir = config.out / "model"
+    artifacts: list[Artifact] = []
+    with hooks.progress("tflite", 3) as advance:
+        try:
+            fp32 = export_tflite(model, data.x_val[:8], model_dir / "model.tflite",
+                                 parity_batches=[data.x_val[:64]], source=torch_artifact)
+            artifacts.append(fp32)
+            advance(info="fp32")
+            artifacts.append(quantize_tflite_static(fp32, model_dir / "model.int8.tflite",
+                                                    data.x_train))
+            advance(info="int8")
+            artifacts.append(quantize_tflite_dynamic(fp32, model_dir / "model.dynamic.tflite"))
+            advance(info="dynamic")
+        except EdgeNNError as exc:  # an unconvertible model: a failed row, the run goes on
+            variant = "fp32" if not artifacts else ("int8" if len(artifacts) == 1 else "dynamic")
+            return artifacts, [Measurement(target="tflite", variant=variant, status="failed",
+                                           reason=str(exc))]
+    return artifacts, []
+
+
 def _check_model_builds(config: RunConfig, data: Dataset) -> None:
     from edgenn.zoo import build_model
 
@@ -353,12 +393,17 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     from edgenn.report import environment, write_manifest, write_reports
 
     hooks = hooks or Hooks()
-    artifact = load_onnx_artifact(model_path)
+    if Path(model_path).suffix.lower() == ".tflite":
+        from edgenn.exporters.tflite import load_tflite_artifact
+
+        artifact, default_targets = load_tflite_artifact(model_path), ("tflite",)
+    else:
+        artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
     x, y = read_npz(data_path)
     check_fits(x, artifact.inputs[0].shape, str(data_path))
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)
-    targets = config.targets or ("cpu",)
+    targets = config.targets or default_targets
     config = replace(config, targets=tuple(targets))
     compiled, decided = compile_for_targets([artifact], config, hooks)
     rows = measure(compiled, config, test_path, None, hooks) + decided

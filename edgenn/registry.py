@@ -56,6 +56,8 @@ TARGETS = LazyRegistry(
         "pytorch": "edgenn.reference:PyTorchTarget",
         "cpu": "edgenn.targets.cpu:CpuTarget",
         "gpu": "edgenn.targets.gpu:GpuTarget",
+        "tflite": "edgenn.targets.tflite:TfliteTarget",
+        "ort-mobile": "edgenn.targets.ort_mobile:OrtMobileTarget",
     },
     group="edgenn.targets",
 )

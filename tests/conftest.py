@@ -54,3 +54,17 @@ def reference_logits(trained_cnn, digits) -> np.ndarray:
     from edgenn.train import predict
 
     return predict(trained_cnn, digits.x_test)
+
+
+@pytest.fixture(scope="session")
+def cnn_mobile_artifacts(tmp_path_factory, trained_cnn, digits, cnn_artifacts):
+    """The CNN's pipeline artifacts plus its .tflite fp32, int8 and dynamic-range files."""
+    from edgenn.exporters.tflite import export_tflite
+    from edgenn.quantize.tflite import quantize_tflite_dynamic, quantize_tflite_static
+
+    root = tmp_path_factory.mktemp("cnn-tflite")
+    fp32 = export_tflite(trained_cnn, digits.x_val[:8], root / "model.tflite",
+                         source=cnn_artifacts[0])
+    return [*cnn_artifacts, fp32,
+            quantize_tflite_static(fp32, root / "model.int8.tflite", digits.x_train),
+            quantize_tflite_dynamic(fp32, root / "model.dynamic.tflite")]

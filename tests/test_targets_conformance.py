@@ -31,6 +31,8 @@ CONFORMANCE: dict[str, Case] = {
     "pytorch": Case(max_abs_error=1e-5),
     "cpu": Case(),
     "gpu": Case(max_abs_error=1e-3),  # TF32/cuDNN kernels differ a little from CPU
+    "tflite": Case(fixture="cnn_mobile_artifacts"),
+    "ort-mobile": Case(),
 }
 
 

@@ -14,23 +14,27 @@ from edgenn.commands._shared import (
     show_report,
 )
 
-HELP = "measure an ONNX model (yours, not made by edgenn) on an .npz"
+HELP = "measure an ONNX or TFLite model (yours, not made by edgenn) on an .npz"
 DESCRIPTION = """\
-Benchmark an ONNX model edgenn did not make. DATA.npz holds x (samples shaped like the
+Benchmark an ONNX (or .tflite) model edgenn did not make. DATA.npz holds x (samples shaped like the
 model's single input, batch first) and y (integer labels). Reports accuracy, latency
 percentiles, size and peak memory per target.
 
 Example:
-  edgenn bench model.onnx --data data.npz --targets cpu --runs 100
+  edgenn bench model.onnx --data data.npz --targets cpu,ort-mobile --runs 100
+  edgenn bench model.tflite --data data.npz
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to measure")
+    parser.add_argument("model", metavar="MODEL",
+                        help="the model to measure: .onnx (default target cpu) or .tflite "
+                             "(default target tflite)")
     parser.add_argument("--data", required=True, metavar="DATA.npz",
                         help=".npz with arrays x and y")
-    parser.add_argument("--targets", default="cpu", metavar="A,B",
-                        help="comma-separated targets that take ONNX (default: cpu)")
+    parser.add_argument("--targets", default=None, metavar="A,B",
+                        help="comma-separated targets that take the model's format "
+                             "(default: cpu for .onnx, tflite for .tflite)")
     parser.add_argument("--target-option", action="append", metavar="TARGET.KEY=VALUE",
                         help="a target option (repeatable)")
     parser.add_argument("--json", action="store_true", help="print report.json to stdout")
