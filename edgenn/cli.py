@@ -23,10 +23,12 @@ COMMANDS = {
     "compile": "edgenn.commands.compile",
     "bench": "edgenn.commands.bench",
     "targets": "edgenn.commands.targets",
+    "zoo": "edgenn.commands.zoo",
     "compare": "edgenn.commands.compare",
     "recipe": "edgenn.commands.recipe",
     "quantize": "edgenn.commands.quantize",
     "prune": "edgenn.commands.prune",
+    "simulate": "edgenn.commands.simulate",
 }
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, BudgetExceededError, RunOptions, atomic_path
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    BudgetExceededError,
+    RunOptions,
+    atomic_path,
+    predicted_classes,
+)
 from edgenn.quantize.fp16 import Fp16Config, convert_fp16
 from edgenn.quantize.onnx_int8 import (
     LIBRARY_DEFAULT,
@@ -120,7 +127,7 @@ class Evaluator:
             runner = self._runner(artifact)
             scores = np.concatenate([runner.run(self.x_val[i:i + 256])
                                      for i in range(0, len(self.x_val), 256)])
-            self._cache[key] = float(np.mean(scores.argmax(axis=1) == self.y_val))
+            self._cache[key] = float(np.mean(predicted_classes(scores) == self.y_val))
         return self._cache[key]
 
     def p50_ms(self, artifact: Artifact) -> float:

@@ -262,6 +262,14 @@ class Target(Protocol):
     def load(self, artifact: Artifact, options: RunOptions) -> Runner: ...
 
 
+def predicted_classes(outputs: np.ndarray) -> np.ndarray:
+    """Class per sample from model outputs: argmax, or `> 0` for a single binary logit."""
+    outputs = np.asarray(outputs)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0).astype(np.int64)
+    return outputs.reshape(len(outputs), -1).argmax(axis=1)
+
+
 def runner_metrics(runner: Runner) -> dict[str, Any]:
     """Target-specific figures a runner can report (spike counts, providers, ...)."""
     metrics = getattr(runner, "metrics", None)

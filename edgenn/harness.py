@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, EdgeNNError, Measurement, RunOptions, runner_metrics
+from edgenn.core import (
+    Artifact,
+    EdgeNNError,
+    Measurement,
+    RunOptions,
+    predicted_classes,
+    runner_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +91,7 @@ def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
 def agreement(outputs: np.ndarray, reference: np.ndarray, comparable: bool = True
               ) -> dict[str, float | None]:
     """Top-1 match rate with the reference, max abs error and SNR (dB) when comparable."""
-    top1 = float(np.mean(_classes(outputs) == _classes(reference)))
+    top1 = float(np.mean(predicted_classes(outputs) == predicted_classes(reference)))
     if not comparable or outputs.shape != reference.shape:
         return {"top1_agreement": top1, "max_abs_error": None, "snr_db": None}
     out64, ref64 = outputs.astype(np.float64), reference.astype(np.float64)
@@ -93,12 +100,6 @@ def agreement(outputs: np.ndarray, reference: np.ndarray, comparable: bool = Tru
     snr = math.inf if noise == 0 else 10 * math.log10(max(signal, 1e-30) / noise)
     return {"top1_agreement": top1, "max_abs_error": float(np.max(np.abs(out64 - ref64))),
             "snr_db": snr if math.isfinite(snr) else None}
-
-
-def _classes(outputs: np.ndarray) -> np.ndarray:
-    if outputs.ndim == 2 and outputs.shape[1] == 1:
-        return (outputs[:, 0] > 0).astype(np.int64)
-    return outputs.reshape(len(outputs), -1).argmax(axis=1)
 
 
 def _proc_status_mb(field_name: str) -> float | None:
@@ -151,7 +152,7 @@ def measure(job: Job) -> Measurement:
             for i in range(0, len(x), job.eval_batch)
         ])
         row.samples = int(len(x))
-        row.accuracy = float(np.mean(_classes(outputs) == y))
+        row.accuracy = float(np.mean(predicted_classes(outputs) == y))
         if job.reference_path:
             reference = np.load(job.reference_path)
             stats = agreement(outputs, reference, getattr(runner, "comparable_outputs", True))

@@ -29,6 +29,7 @@ from edgenn.core import (
     Report,
     TensorSpec,
     atomic_path,
+    predicted_classes,
 )
 from edgenn.data import Dataset, check_fits, load_dataset, save_npz
 from edgenn.harness import Job, LatencySettings, measure_all
@@ -263,7 +264,7 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     from edgenn.plots import confusion_matrix
 
     report.extra["confusion_matrix"] = confusion_matrix(
-        data.y_test, reference.argmax(axis=1), data.num_classes).tolist()
+        data.y_test, predicted_classes(reference), data.num_classes).tolist()
     report.extra["reference"] = {"target": "pytorch", "model": config.model}
     write_reports(report, out)
     write_manifest(out / "manifest.json", [*artifacts, *(a for _, a in compiled)],
@@ -278,8 +279,12 @@ def run(config: RunConfig, hooks: Hooks | None = None,
 
 
 def run_config_from_recipe(recipe: dict[str, dict[str, Any]], out: str | Path) -> RunConfig:
-    """A RunConfig from a validated recipe (see edgenn/recipe.py)."""
-    from edgenn.train import TrainConfig
+    """A RunConfig from a validated recipe (see edgenn/recipe.py).
+
+    Training settings: TrainConfig's defaults < the model's own `train_defaults` < the
+    recipe's [train] table (< command-line options, applied to the recipe before this).
+    """
+    from edgenn.zoo.info import default_train_config
 
     model, data, train = recipe.get("model", {}), recipe.get("data", {}), recipe.get("train", {})
     latency = recipe.get("latency", {})
@@ -290,7 +295,7 @@ def run_config_from_recipe(recipe: dict[str, dict[str, Any]], out: str | Path) -
     return RunConfig(
         out=Path(out), model=model.get("name", "cnn"), model_options=model.get("options", {}),
         data=None if source == "digits" else source,
-        train=TrainConfig(**{k: v for k, v in train.items()}),
+        train=default_train_config(model.get("name", "cnn"), **train),
         targets=None if run_targets == "all" else tuple(run_targets),
         target_options=dict(targets.get("options", {})),
         latency=LatencySettings(warmup=latency.get("warmup", 20), runs=latency.get("runs", 200),

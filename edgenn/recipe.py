@@ -41,6 +41,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "init": Field(str, ("default", "kaiming", "xavier")),
         "grad_clip_norm": Field(float, minimum=0), "augment_shift": Field(int, minimum=0),
         "momentum": Field(float, minimum=0), "seed": Field(int),
+        "threads": Field(int, minimum=1),
     },
     "compression": {
         "variants": Field(list, ("int8-dynamic", "int8-static", "fp16", "pruned",

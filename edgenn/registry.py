@@ -58,6 +58,8 @@ TARGETS = LazyRegistry(
         "gpu": "edgenn.targets.gpu:GpuTarget",
         "tflite": "edgenn.targets.tflite:TfliteTarget",
         "ort-mobile": "edgenn.targets.ort_mobile:OrtMobileTarget",
+        "snn-fast": "edgenn.targets.snn.target:FastSnnTarget",
+        "snn-brian2": "edgenn.targets.snn.target:Brian2SnnTarget",
     },
     group="edgenn.targets",
 )

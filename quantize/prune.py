@@ -178,6 +178,11 @@ def _structured(model, example_t, config: PruneConfig) -> None:
         last = output_layer(model, example_t)
         if last is not None:
             ignored.append(last)
+    # A model may name layers structured pruning must leave whole (attention projections,
+    # recurrent cells): the dependency graph cannot shrink them consistently.
+    hook = getattr(model, "pruning_ignored_layers", None)
+    if callable(hook):
+        ignored.extend(hook())
     pruner = tp.pruner.MetaPruner(
         model, example_t, importance=tp.importance.GroupMagnitudeImportance(p=2),
         global_pruning=config.scope is PruneScope.GLOBAL,

@@ -68,3 +68,16 @@ def cnn_mobile_artifacts(tmp_path_factory, trained_cnn, digits, cnn_artifacts):
     return [*cnn_artifacts, fp32,
             quantize_tflite_static(fp32, root / "model.int8.tflite", digits.x_train),
             quantize_tflite_dynamic(fp32, root / "model.dynamic.tflite")]
+
+
+@pytest.fixture(scope="session")
+def cnn_snn_artifacts(cnn_artifacts, digits, tmp_path_factory):
+    """The CNN's artifacts with the calibration data the spiking converter normalises on."""
+    from dataclasses import replace
+
+    from edgenn.data import save_npz
+
+    path = save_npz(tmp_path_factory.mktemp("snn-calibration") / "calibration.npz",
+                    digits.x_train, digits.y_train)
+    return [replace(a, metadata={**a.metadata, "calibration_data": str(path)})
+            for a in cnn_artifacts]

@@ -33,6 +33,12 @@ CONFORMANCE: dict[str, Case] = {
     "gpu": Case(max_abs_error=1e-3),  # TF32/cuDNN kernels differ a little from CPU
     "tflite": Case(fixture="cnn_mobile_artifacts"),
     "ort-mobile": Case(),
+    # Spiking outputs are spike counts: top-1 agreement only. brian2 on a subset: it is
+    # the slow reference simulator (the whole split is compared in test_snn_digits.py).
+    "snn-fast": Case(min_agreement=0.97, max_abs_error=None, options={"timesteps": 64},
+                     fixture="cnn_snn_artifacts"),
+    "snn-brian2": Case(min_agreement=0.95, max_abs_error=None, options={"timesteps": 32},
+                       samples=60, fixture="cnn_snn_artifacts"),
 }
 
 

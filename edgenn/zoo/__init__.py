@@ -18,6 +18,17 @@ MODELS = LazyRegistry(
     "model",
     {
         "cnn": "edgenn.zoo.cnn:build",
+        "mlp": "edgenn.zoo.mlp:build",
+        "mlp-sigmoid": "edgenn.zoo.mlp:build_sigmoid",
+        "mlp-tanh": "edgenn.zoo.mlp:build_tanh",
+        "mlp-leakyrelu": "edgenn.zoo.mlp:build_leakyrelu",
+        "resnet": "edgenn.zoo.resnet:build",
+        "densenet": "edgenn.zoo.densenet:build",
+        "mobilenet": "edgenn.zoo.mobilenet:build",
+        "vit": "edgenn.zoo.vit:build",
+        "lstm": "edgenn.zoo.rnn:build_lstm",
+        "gru": "edgenn.zoo.rnn:build_gru",
+        "transformer": "edgenn.zoo.transformer:build",
     },
     group="edgenn.models",
 )

@@ -8,6 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgenn.core import BadInputError
+from edgenn.zoo.layers import ToImage, image_shape
+
 
 class CNN(nn.Module):
     """x (N, C, H, W) → logits (N, classes); two conv blocks, each halving H and W."""
@@ -16,9 +19,11 @@ class CNN(nn.Module):
                  channels: tuple[int, int] = (16, 32), hidden: int = 64,
                  dropout: float = 0.1) -> None:
         super().__init__()
-        if len(input_shape) != 3:
-            raise ValueError(f"cnn needs images C×H×W, got sample shape {input_shape}")
-        in_channels, height, width = input_shape
+        in_channels, height, width = image_shape(input_shape, "cnn")
+        if min(height, width) < 2:
+            raise BadInputError(f"cnn pools 2×2, so it needs images of at least 2×2, got "
+                                f"{height}×{width}")
+        self.to_image = ToImage(input_shape, "cnn")  # no weights: state_dict keys unchanged
         c1, c2 = channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, 3, padding=1, bias=False),
@@ -39,8 +44,12 @@ class CNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(self.to_image(x)))
 
 
 def build(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
+    """LeNet-style CNN: two conv-BN-ReLU blocks, average pooling, two linear layers."""
     return CNN(input_shape, num_classes, **options)
+
+
+build.train_defaults = {"epochs": 15, "lr": 3e-3}

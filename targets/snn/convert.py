@@ -1,0 +1,167 @@
+"""ONNX (fp32, possibly pruned) → spiking network, with data-based normalisation.
+
+`trace.py` finds the populations (one per ReLU, plus the output layer) and the linear
+chains feeding them. Each chain becomes one projection: a single convolution stays a
+convolution, anything longer (conv → pool → flatten → gemm) is composed into one dense
+matrix, exactly. Batch normalisation therefore folds into the layer before it, bias
+becomes a constant input current, and a residual Add sums two projections into one
+population.
+
+Normalisation (Rueckauer et al. 2017): λ of each population is a percentile (99.9 % by
+default, 100 = the maximum) of its ANN activations on calibration data; weights into it
+are scaled by λ_source / λ and its bias by 1 / λ, so every threshold is 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgenn.core import BadInputError, ToleranceExceededError
+
+from .ir import DEFAULT_GRID_BITS, INPUT, Population, Projection, SpikingNetwork, to_grid
+from .trace import LinearOp, trace_graph
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConversionConfig:
+    percentile: float = 99.9  # of calibration activations per layer; 100 = the maximum
+    grid_bits: int = DEFAULT_GRID_BITS
+    calibration_samples: int = 1024  # at most this many calibration samples are used
+    parity_atol: float = 1e-3  # ANN-through-the-IR against ONNX Runtime, on logits
+
+    def __post_init__(self) -> None:
+        if not 0 < self.percentile <= 100:
+            raise BadInputError(f"percentile must be in (0, 100], got {self.percentile}")
+        if not 8 <= self.grid_bits <= 40:
+            raise BadInputError(f"grid_bits must be in [8, 40], got {self.grid_bits}")
+
+
+def _projection(source: int, ops: list[LinearOp], source_shape) -> Projection:
+    """One chain as a projection: conv (BN folded in) stays conv, the rest is composed."""
+    import torch
+
+    kinds = [op.kind for op in ops]
+    if kinds[:1] == ["conv"] and all(kind == "scale" for kind in kinds[1:]):
+        conv = ops[0].conv
+        weight = conv.weight
+        for op in ops[1:]:  # batch normalisation folds into the convolution
+            weight = weight * op.scale[:, None, None, None]
+        return Projection(source, "conv", weight, conv.stride, conv.pads, conv.groups)
+    n_pre = int(np.prod(source_shape))
+    t = torch.eye(n_pre, dtype=torch.float64).reshape(n_pre, *source_shape)
+    for op in ops:
+        t = op.apply(t)
+    return Projection(source, "dense", np.ascontiguousarray(t.reshape(n_pre, -1).T.numpy()))
+
+
+def ann_forward(network: SpikingNetwork, x: np.ndarray) -> list[np.ndarray]:
+    """Activations of every population of the (un-normalised) ANN view; last: logits."""
+    from .fast import apply_projection
+
+    acts: list[np.ndarray] = []
+    source = np.asarray(x, dtype=np.float64).reshape(len(x), -1) / network.input_scale
+    last = len(network.populations) - 1
+    for index, population in enumerate(network.populations):
+        z = np.broadcast_to(population.bias, (len(x), population.size)).copy()
+        for projection in population.projections:
+            src = source if projection.source == INPUT else acts[projection.source]
+            z += apply_projection(projection, src, network.source_shape(projection.source))
+        acts.append(z if index == last else np.maximum(z, 0.0))
+    return acts
+
+
+def convert_onnx(path: str | os.PathLike[str], calibration: np.ndarray,
+                 config: ConversionConfig = ConversionConfig()) -> SpikingNetwork:
+    """Convert the ONNX model at `path`; `calibration` are input samples (N, *shape)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"ONNX model not found: {path}")
+    model = onnx.load(str(path))
+    input_shape, raw = trace_graph(model)
+    calibration = np.asarray(calibration, dtype=np.float32)[: config.calibration_samples]
+    if calibration.ndim < 2 or tuple(calibration.shape[1:]) != input_shape:
+        raise BadInputError(f"calibration data has shape {calibration.shape}, the model "
+                            f"takes samples of shape {input_shape}")
+    shapes = [shape for _, shape, _, _ in raw]
+    populations = []
+    for name, shape, bias, terms in raw:
+        projections = tuple(
+            _projection(source, ops, input_shape if source == INPUT else shapes[source])
+            for source, ops in terms)
+        populations.append(Population(name, tuple(shape), np.asarray(bias, np.float64), 1.0,
+                                      projections))
+    raw_net = SpikingNetwork(input_shape, 1.0, tuple(populations), config.grid_bits)
+    acts = ann_forward(raw_net, calibration)
+    _check_parity(path, calibration, acts[-1], config.parity_atol)
+    input_scale = float(max(calibration.max(), 1e-12))
+    scales = [_scale(a, config.percentile) for a in acts]
+    normalised = []
+    for population, scale in zip(populations, scales, strict=True):
+        projections = tuple(
+            Projection(p.source, p.kind,
+                       to_grid(p.weight * (input_scale if p.source == INPUT
+                                           else scales[p.source]) / scale, config.grid_bits),
+                       p.stride, p.pads, p.groups)
+            for p in population.projections)
+        normalised.append(Population(population.name, population.shape,
+                                     to_grid(population.bias / scale, config.grid_bits), 1.0,
+                                     projections))
+    metadata = {"source": str(path), "percentile": config.percentile,
+                "scales": [float(s) for s in scales], **ann_costs(model, input_shape)}
+    log.info("converted %s: %d populations, scales %s", path.name, len(normalised),
+             ", ".join(f"{s:.3g}" for s in scales))
+    return SpikingNetwork(input_shape, input_scale, tuple(normalised), config.grid_bits,
+                          metadata)
+
+
+def _scale(activations: np.ndarray, percentile: float) -> float:
+    positive = activations[activations > 0]
+    if positive.size == 0:
+        return 1.0
+    return float(np.percentile(positive, percentile))
+
+
+def _check_parity(path: Path, x: np.ndarray, logits: np.ndarray, atol: float) -> None:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    reference = session.run(None, {name: x[:256]})[0].reshape(len(x[:256]), -1)
+    error = float(np.max(np.abs(reference - logits[:256])))
+    if error > atol * max(1.0, float(np.max(np.abs(reference)))):
+        raise ToleranceExceededError("logits", error, atol, "ANN view of the spiking network")
+
+
+def ann_costs(model, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """Dense MACs per sample, weights and zero weights of the ANN (Conv, Gemm, MatMul)."""
+    import onnx
+    from onnx import numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.output]:
+        dims = info.type.tensor_type.shape.dim
+        shapes[info.name] = [d.dim_value for d in dims[1:]]
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    macs = total = zeros = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or node.input[1] not in weights:
+            continue
+        w = weights[node.input[1]]
+        total += w.size
+        zeros += int(np.count_nonzero(w == 0))
+        out = shapes.get(node.output[0])
+        if node.op_type == "Conv":
+            macs += int(np.prod(out)) * int(np.prod(w.shape[1:])) if out else 0
+        else:
+            macs += int(w.size)
+    return {"dense_macs": macs, "ann_weights": total, "ann_zero_weights": zeros}

@@ -1,0 +1,164 @@
+"""The fast simulator: the whole batch advanced one timestep at a time with torch ops.
+
+Convolutions stay convolutions and dense projections are matrix products, in float64 on
+grid-valued weights, so its spikes equal brian2's exactly (see ir.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .coding import Drive, SimulationResult
+from .ir import INPUT, Projection, SpikingNetwork
+
+log = logging.getLogger(__name__)
+
+
+def _torch_projection(projection: Projection, source, source_shape):
+    """W · source for a (N, n_pre) float64 torch tensor → (N, n_post)."""
+    import torch
+    import torch.nn.functional as F
+
+    if projection.kind == "dense":
+        return source @ torch.from_numpy(projection.weight).T
+    top, left, bottom, right = projection.pads
+    images = source.reshape(source.shape[0], *source_shape)
+    padding: tuple[int, int] = (top, left)
+    if (top, left) != (bottom, right):  # asymmetric: pad explicitly
+        images, padding = F.pad(images, (left, right, top, bottom)), (0, 0)
+    out = F.conv2d(images, torch.from_numpy(projection.weight), stride=projection.stride,
+                   padding=padding, groups=projection.groups)
+    return out.reshape(source.shape[0], -1)
+
+
+def apply_projection(projection: Projection, source: np.ndarray,
+                     source_shape: tuple[int, ...]) -> np.ndarray:
+    """W · source on numpy arrays (N, n_pre) → (N, n_post), float64."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float64))
+    return _torch_projection(projection, tensor, source_shape).numpy()
+
+
+def exact_in_float32(projection: Projection, grid_bits: int) -> bool:
+    """Whether W · s (s binary) is exact in float32: every partial sum of grid values stays
+    below 2**(24 - grid_bits) when the largest fan-in L1 norm does."""
+    weight = np.abs(projection.weight)
+    fan_in = weight.reshape(weight.shape[0], -1).sum(axis=1).max() if weight.size else 0.0
+    return bool(fan_in < 2.0 ** (24 - grid_bits))
+
+
+def _input_bounds(network: SpikingNetwork, index: int, current: np.ndarray, poisson: bool
+                  ) -> tuple[float, float]:
+    """Largest rise and fall of any neuron's v in one timestep: (I + Σ W⁺, −(I + Σ W⁻))."""
+    population = network.populations[index]
+    rise, fall = current.copy(), current.copy()
+    for projection in population.projections:
+        if projection.source == INPUT and not poisson:
+            continue
+        weight = projection.weight
+        if projection.kind == "conv":  # per output channel, ignoring borders: an upper bound
+            per_channel = population.size // weight.shape[0]
+            rise += np.repeat(np.maximum(weight, 0).reshape(len(weight), -1).sum(1), per_channel)
+            fall += np.repeat(np.minimum(weight, 0).reshape(len(weight), -1).sum(1), per_channel)
+        else:
+            rise += np.maximum(weight, 0).sum(axis=1)
+            fall += np.minimum(weight, 0).sum(axis=1)
+    return float(max(rise.max(), 0.0)), float(max(-fall.min(), 0.0))
+
+
+def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
+                  steps_per_chunk: int = 32) -> SimulationResult:
+    """Run `drive` through `network`.
+
+    The network is feed-forward and spikes cross it within a timestep, so a population's
+    synaptic input for a block of timesteps is known once its sources have run through
+    that block: each projection is one large product over (timesteps × samples), and
+    only the integrate-and-fire update loops over time. Everything runs in float32 while
+    that is provably exact for grid values (products: fan-in L1 norm; membrane
+    potentials: a bound on how far v can move within the block, checked before each
+    block), and switches a population to float64 for good once it might not be.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    n = drive.currents[0].shape[0]
+    steps = drive.timesteps
+    populations = network.populations
+    limit = 2.0 ** (24 - network.grid_bits)  # |grid value| below this: exact in float32
+    poisson = drive.input_spikes is not None
+    bounds = [_input_bounds(network, k, c, poisson) for k, c in enumerate(drive.currents)]
+    currents = [torch.from_numpy(c) for c in drive.currents]
+    currents32 = [c.to(torch.float32) for c in currents]
+    v = [torch.zeros(n, p.size, dtype=torch.float32) for p in populations]
+    counts = [torch.zeros(n, p.size, dtype=torch.int64) for p in populations]
+    dtypes = [[torch.float32 if exact_in_float32(q, network.grid_bits) else torch.float64
+               for q in p.projections] for p in populations]
+    casts = [[_cast(q, dtype) for q, dtype in zip(p.projections, kinds, strict=True)]
+             for p, kinds in zip(populations, dtypes, strict=True)]
+    last = len(populations) - 1
+    out_counts = np.zeros((steps, n, populations[-1].size), dtype=np.int64)
+    out_v = np.zeros((steps, n, populations[-1].size), dtype=np.float64)
+    input_spikes = None if drive.input_spikes is None else torch.from_numpy(drive.input_spikes)
+    with torch.no_grad():
+        for start in range(0, steps, steps_per_chunk):
+            block = min(steps_per_chunk, steps - start)
+            fired_block: list = [None] * len(populations)
+            for index, population in enumerate(populations):
+                vp = v[index]
+                rise, fall = bounds[index]
+                if vp.dtype == torch.float32 and not (
+                        float(vp.max()) + block * rise < limit
+                        and float(vp.min()) - block * fall > -limit):
+                    vp = v[index] = vp.to(torch.float64)  # exact so far: widen for good
+                    log.debug("population %s: float64 from timestep %d", population.name, start)
+                current = currents32[index] if vp.dtype == torch.float32 else currents[index]
+                inputs = None
+                for k, projection in enumerate(casts[index]):
+                    if projection.source == INPUT:
+                        if input_spikes is None:
+                            continue  # constant coding: already in the current
+                        source = input_spikes[start:start + block].reshape(block * n, -1)
+                    else:
+                        source = fired_block[projection.source]
+                    if source.dtype != dtypes[index][k]:
+                        source = source.to(dtypes[index][k])
+                    product = _torch_projection(projection, source,
+                                                network.source_shape(projection.source))
+                    product = product.reshape(block, n, population.size).to(vp.dtype)
+                    if inputs is None:
+                        inputs = product
+                    else:
+                        inputs += product
+                if inputs is None:
+                    inputs = current.expand(block, n, population.size)
+                else:
+                    inputs += current  # exact: within the bound checked above
+                # spikes are stored as 0.0 / 1.0 in v's dtype: no conversions in the loop
+                fired = torch.empty(block, n, population.size, dtype=vp.dtype)
+                threshold = population.threshold
+                for step in range(block):
+                    vp += inputs[step]
+                    torch.ge(vp, threshold, out=fired[step])
+                    vp.sub_(fired[step], alpha=threshold)
+                    if index == last:
+                        counts[index] += fired[step].to(torch.int64)
+                        out_counts[start + step] = counts[index].numpy()
+                        out_v[start + step] = vp.numpy()
+                if index != last:
+                    counts[index] += fired.sum(dim=0).to(torch.int64)  # exact: < 2**24
+                fired_block[index] = fired.reshape(block * n, population.size)
+    input_counts = None if drive.input_spikes is None else drive.input_spikes.sum(axis=0)
+    return SimulationResult(tuple(c.numpy() for c in counts), out_counts, out_v, input_counts,
+                            populations[-1].threshold)
+
+
+def _cast(projection: Projection, dtype) -> Projection:
+    import torch
+
+    if dtype == torch.float64:
+        return projection
+    return Projection(projection.source, projection.kind, projection.weight.astype(np.float32),
+                      projection.stride, projection.pads, projection.groups)

@@ -1,0 +1,201 @@
+"""The two spiking targets: `snn-brian2` (the reference simulator) and `snn-fast`.
+
+Both compile the same way — ONNX → normalised spiking network, written as `.snn.npz`
+plus a `.nir` file — and differ only in the simulator `load` puts behind the runner.
+Calibration data for normalisation comes from the artifact's metadata
+(`calibration_data`: an .npz holding `x`), which the pipeline sets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenn.core import Artifact, BadInputError, RunOptions, TensorSpec
+
+from .coding import Coding, SimulationResult, Simulator, prepare_drive
+from .convert import ConversionConfig, convert_onnx
+from .ir import SpikingNetwork, load_network, save_network
+from .metrics import (
+    EnergyModel,
+    activity,
+    energy_estimates,
+    fan_outs,
+    synaptic_operations,
+    timestep_analysis,
+)
+
+log = logging.getLogger(__name__)
+
+
+def read_calibration(artifact: Artifact) -> np.ndarray:
+    """The calibration inputs named by `artifact.metadata["calibration_data"]`."""
+    path = artifact.metadata.get("calibration_data")
+    if not path:
+        raise BadInputError("snn conversion needs calibration data: set the artifact's "
+                            "metadata 'calibration_data' to an .npz holding array 'x' "
+                            "(the pipeline stores the training split there)")
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"calibration data not found: {path}")
+    with np.load(path, allow_pickle=False) as archive:
+        if "x" not in archive.files:
+            raise BadInputError(f"{path}: no array 'x' (found: {', '.join(archive.files)})")
+        return archive["x"].astype(np.float32)
+
+
+def simulate(network: SpikingNetwork, x: np.ndarray, timesteps: int,
+             simulator: Simulator = Simulator.FAST, coding: Coding = Coding.CONSTANT,
+             seed: int = 0, threads: int = 2, samples_per_network: int = 64
+             ) -> SimulationResult:
+    """Simulate `x` (N, *input_shape) for `timesteps` with the chosen simulator."""
+    drive = prepare_drive(network, x, timesteps, coding, seed)
+    if simulator is Simulator.BRIAN2:
+        from .brian2_sim import simulate_brian2
+
+        return simulate_brian2(network, drive, samples_per_network)
+    from .fast import simulate_fast
+
+    return simulate_fast(network, drive, threads)
+
+
+class SnnRunner:
+    """Class scores are output spike counts (ties broken by membrane potential)."""
+
+    comparable_outputs = False
+
+    def __init__(self, network: SpikingNetwork, simulator: Simulator, timesteps: int,
+                 coding: Coding, seed: int, threads: int, evaluation_timesteps: int,
+                 samples_per_network: int, energy: EnergyModel) -> None:
+        self.network, self.simulator, self.timesteps = network, simulator, timesteps
+        self.coding, self.seed, self.threads = coding, seed, threads
+        self.evaluation_timesteps = evaluation_timesteps
+        self.samples_per_network = samples_per_network
+        self.energy = energy
+        self.max_latency_runs = 3 if simulator is Simulator.BRIAN2 else 20
+        self._fanouts: list | None = None
+        self.last: SimulationResult | None = None
+
+    def simulate(self, batch: np.ndarray, timesteps: int | None = None) -> SimulationResult:
+        self.last = simulate(self.network, batch, timesteps or self.timesteps, self.simulator,
+                             self.coding, self.seed, self.threads, self.samples_per_network)
+        return self.last
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.simulate(batch).scores().astype(np.float32)
+
+    def metrics(self) -> dict[str, Any]:
+        return {"simulator": self.simulator.value, "timesteps": self.timesteps,
+                "coding": self.coding.value}
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Accuracy against timesteps, settling, synaptic operations, sparsity, energy."""
+        steps = max(self.timesteps, self.evaluation_timesteps)
+        result = self.simulate(x, steps)
+        if self._fanouts is None:
+            self._fanouts = fan_outs(self.network)
+        report = {"simulator": self.simulator.value, "coding": self.coding.value,
+                  "timesteps": self.timesteps, **timestep_analysis(result, y)}
+        if steps != self.timesteps:  # cost figures at the configured T
+            result = self.simulate(x, self.timesteps)
+        ops = synaptic_operations(self.network, result, x, self.coding, self._fanouts)
+        report.update(ops)
+        report.update(activity(self.network, result))
+        report["synops_per_dense_mac"] = (ops["effective_acs"] / ops["dense_macs"]
+                                          if ops["dense_macs"] else None)
+        report["energy"] = energy_estimates(self.network, ops, self.timesteps, self.energy)
+        return report
+
+
+class _SnnTarget:
+    accepts = ("onnx", "snn")
+    simulator: Simulator
+    default_evaluation_timesteps = 0
+
+    def __init__(self, timesteps: int = 64, coding: str | Coding = Coding.CONSTANT,
+                 percentile: float = 99.9, evaluation_timesteps: int | None = None,
+                 samples_per_network: int = 64) -> None:
+        if timesteps < 1:
+            raise BadInputError(f"timesteps must be ≥ 1, got {timesteps}")
+        try:
+            self.coding = Coding(coding)
+        except ValueError:
+            raise BadInputError(f"coding '{coding}' is not one of: "
+                                f"{', '.join(c.value for c in Coding)}") from None
+        if samples_per_network < 1:
+            raise BadInputError(f"samples_per_network must be ≥ 1, got {samples_per_network}")
+        self.timesteps = timesteps
+        self.conversion = ConversionConfig(percentile=percentile)
+        self.evaluation_timesteps = (self.default_evaluation_timesteps
+                                     if evaluation_timesteps is None else evaluation_timesteps)
+        self.samples_per_network = samples_per_network
+
+    def available(self) -> str | None:
+        missing = []
+        for module in ("onnx", "torch", "nir"):
+            try:
+                __import__(module)
+            except ImportError:
+                missing.append(module)
+        return f"missing {', '.join(missing)} ({self.install_hint})" if missing else None
+
+    def select(self, artifacts: Sequence[Artifact]) -> list[Artifact]:
+        # float models only (pruned ones included): conversion re-quantises on its own grid
+        return [a for a in artifacts if a.format == "onnx"
+                and not any(tag in a.variant for tag in ("int8", "fp16"))]
+
+    def compile(self, artifact: Artifact, workdir: Path) -> Artifact:
+        from .nir_io import write_nir
+
+        if artifact.format == "snn":
+            return artifact
+        if artifact.format != "onnx":
+            raise BadInputError(f"{self.name} target takes ONNX, got {artifact.format}")
+        network = convert_onnx(artifact.path, read_calibration(artifact), self.conversion)
+        workdir = Path(workdir)
+        out = save_network(network, workdir / f"{artifact.path.stem}.snn.npz")
+        nir_path = write_nir(network, workdir / f"{artifact.path.stem}.nir")
+        classes = network.output.size
+        return artifact.derive(out, f"compile:{self.name}", format="snn", extra_files=(nir_path,),
+                               outputs=(TensorSpec("spike_scores", ("batch", classes)),),
+                               nir=str(nir_path), timesteps=self.timesteps,
+                               coding=self.coding.value, percentile=self.conversion.percentile)
+
+    def load(self, artifact: Artifact, options: RunOptions) -> SnnRunner:
+        if artifact.format != "snn":
+            raise BadInputError(f"{self.name} loads compiled .snn.npz artifacts, got "
+                                f"{artifact.format} (compile it first)")
+        network = load_network(artifact.path)
+        return SnnRunner(network, self.simulator, self.timesteps, self.coding, options.seed,
+                         options.threads, self.evaluation_timesteps, self.samples_per_network,
+                         EnergyModel())
+
+
+class FastSnnTarget(_SnnTarget):
+    name = "snn-fast"
+    simulator = Simulator.FAST
+    description = "spiking network (IF, rate coded), vectorised time-stepped simulator"
+    install_hint = 'pip install "edgenn[snn]"'
+    default_evaluation_timesteps = 128  # accuracy up to T = 128 costs little here
+
+
+class Brian2SnnTarget(_SnnTarget):
+    name = "snn-brian2"
+    simulator = Simulator.BRIAN2
+    description = "spiking network (IF, rate coded), brian2 reference simulator"
+    install_hint = 'pip install "edgenn[snn]" "numpy<2.4"'
+
+    def available(self) -> str | None:
+        from edgenn.core import TargetUnavailableError
+
+        from .brian2_sim import import_brian2
+
+        try:
+            import_brian2()
+        except TargetUnavailableError as exc:
+            return str(exc)
+        return super().available()

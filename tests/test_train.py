@@ -1,0 +1,217 @@
+"""The training loop: reproducibility, every optimizer / loss / schedule / init path,
+early stopping, gradient clipping, augmentation, the binary task, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from edgenn.core import BadInputError
+from edgenn.train import (
+    Init,
+    Loss,
+    ModelConfig,
+    Optimizer,
+    Schedule,
+    TrainConfig,
+    evaluate,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+    train,
+)
+from edgenn.zoo import build_model
+from edgenn.zoo.tasks import BINARY_OUTPUTS, binary_task
+
+
+def fast(**fields) -> TrainConfig:
+    return TrainConfig(**{"epochs": 3, "threads": 1, **fields})
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(digits):
+    start = build_model("cnn", digits.sample_shape, digits.num_classes).state_dict()
+    runs = []
+    for seed in (3, 3, 4):
+        model = build_model("cnn", digits.sample_shape, digits.num_classes)
+        model.load_state_dict(start)
+        # dropout, shuffling and shifts all draw randomness
+        train(model, digits, fast(epochs=2, augment_shift=1, seed=seed))
+        runs.append(weights(model))
+    first, again, other = runs
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_initial_weights_come_from_the_seed_when_init_is_set(digits):
+    """With init=kaiming the loop draws every weight itself, from the seed."""
+    models = []
+    for offset in (0, 1):
+        torch.manual_seed(offset)
+        model = build_model("mlp", digits.sample_shape, 10)
+        train(model, digits, fast(epochs=1, init="kaiming", lr=1e-9))
+        models.append(weights(model))
+    assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
+
+
+# learning rates that suit each optimizer and loss on the MLP (squared error on
+# probabilities has small gradients; RMSprop with momentum needs a gentle rate there)
+LEARNING_RATES = {
+    Optimizer.SGD: {Loss.CROSS_ENTROPY: 0.05, Loss.MSE: 1.0, Loss.BCE: 0.5},
+    Optimizer.ADAM: {Loss.CROSS_ENTROPY: 3e-3, Loss.MSE: 9e-3, Loss.BCE: 3e-3},
+    Optimizer.RMSPROP: {Loss.CROSS_ENTROPY: 3e-3, Loss.MSE: 1e-3, Loss.BCE: 3e-3},
+    Optimizer.ADAGRAD: {Loss.CROSS_ENTROPY: 0.05, Loss.MSE: 0.05, Loss.BCE: 0.05},
+}
+
+
+@pytest.mark.parametrize("optimizer", list(Optimizer))
+@pytest.mark.parametrize("loss", list(Loss))
+def test_every_optimizer_and_loss_learns(optimizer, loss, digits):
+    model = build_model("mlp", digits.sample_shape, digits.num_classes)
+    result = train(model, digits, fast(optimizer=optimizer, loss=loss, epochs=5,
+                                       lr=LEARNING_RATES[optimizer][loss], schedule="none"))
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0], losses
+    assert result.val_accuracy > 0.6
+
+
+@pytest.mark.parametrize("schedule", list(Schedule))
+def test_learning_rate_schedules(schedule, digits):
+    model = build_model("mlp", digits.sample_shape, digits.num_classes)
+    result = train(model, digits, fast(epochs=6, lr=0.01, schedule=schedule, patience=99))
+    lrs = [h["lr"] for h in result.history]
+    if schedule is Schedule.NONE:
+        assert lrs == [0.01] * 6
+    elif schedule is Schedule.COSINE:
+        assert all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+        assert lrs[-1] == pytest.approx(0, abs=1e-9)
+    else:  # ×0.5 at each third of the steps
+        assert lrs[0] == 0.01 and lrs[-1] == pytest.approx(0.01 / 8)
+        assert set(np.round(np.array(lrs) / 0.01, 6)) <= {1, 0.5, 0.25, 0.125}
+
+
+@pytest.mark.parametrize(("init", "std"), [(Init.KAIMING, (2 / 64) ** 0.5),
+                                           (Init.XAVIER, (2 / (64 + 128)) ** 0.5)])
+def test_weight_initialisation(init, std, digits):
+    mlp = build_model("mlp", digits.sample_shape, 10)
+    train(mlp, digits, fast(epochs=1, init=init, lr=1e-9))
+    first = mlp.layers[1]  # Linear 64 → 128
+    assert float(first.weight.detach().std()) == pytest.approx(std, rel=0.1)
+    assert float(first.bias.detach().abs().max()) < 1e-6
+    lstm = build_model("lstm", digits.sample_shape, 10)
+    train(lstm, digits, fast(epochs=1, init=init, lr=1e-9))
+    assert float(lstm.recurrent.bias_hh_l0.detach().abs().max()) < 1e-6  # recurrent layers too
+
+
+def test_early_stopping_stops_and_keeps_the_best_weights(digits):
+    """On shuffled labels the validation loss soon rises; training stops `patience`
+    epochs after its best and restores that epoch's weights."""
+    noise = np.random.default_rng(0).permutation(digits.y_train)
+    model = build_model("mlp", digits.sample_shape, digits.num_classes)
+    result = train(model, digits, fast(epochs=60, patience=3, lr=0.01, schedule="none"),
+                   y_train=noise)
+    assert result.epochs_run < 60
+    assert result.epochs_run == result.best_epoch + 3
+    val_loss, _ = evaluate(model, torch.from_numpy(digits.x_val), torch.from_numpy(digits.y_val),
+                           torch.nn.functional.cross_entropy)
+    assert val_loss == pytest.approx(result.history[result.best_epoch - 1]["val_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("clip", [None, 0.01])
+def test_gradient_clipping_bounds_each_step(clip, digits):
+    """One plain SGD step on the whole training set moves the weights by lr × ‖grad‖."""
+    model = build_model("mlp", digits.sample_shape, digits.num_classes)
+    before = [p.detach().clone() for p in model.parameters()]
+    config = fast(epochs=1, optimizer="sgd", momentum=0.0, lr=1.0, schedule="none",
+                  batch_size=len(digits.x_train), grad_clip_norm=clip)
+    train(model, digits, config)
+    moved = [p.detach() - b for p, b in zip(model.parameters(), before, strict=True)]
+    step = torch.sqrt(sum((m ** 2).sum() for m in moved))
+    if clip is None:
+        assert step > 0.05
+    else:
+        assert step <= 1.0 * clip * (1 + 1e-4)
+        assert step > 0.5 * clip
+
+
+def test_random_shift_moves_images_by_at_most_the_limit():
+    from edgenn.train import _random_shift
+
+    images = torch.zeros(200, 1, 8, 8)
+    images[:, 0, 4, 4] = 1.0
+    shifted = _random_shift(images, 2, torch.Generator().manual_seed(0))
+    assert torch.all(shifted.sum(dim=(1, 2, 3)) == 1)  # the pixel stays inside, fill is zero
+    where = shifted[:, 0].flatten(1).argmax(dim=1)
+    rows, cols = where // 8, where % 8
+    assert rows.min() == 2 and rows.max() == 6 and cols.min() == 2 and cols.max() == 6
+
+
+def test_binary_task_odd_even_reaches_095(digits):
+    data = binary_task(digits)
+    assert data.num_classes == 2 and set(np.unique(data.y_test)) == {0, 1}
+    assert np.array_equal(data.y_test, digits.y_test % 2)
+    model = build_model("cnn", data.sample_shape, BINARY_OUTPUTS)
+    train(model, data, fast(epochs=8, loss="bce"))
+    _, accuracy = evaluate(model, torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
+    assert accuracy >= 0.95
+
+
+def test_progress_callback_sees_every_epoch(digits):
+    seen = []
+    model = build_model("mlp", digits.sample_shape, digits.num_classes)
+    train(model, digits, fast(epochs=3, patience=99),
+          on_epoch=lambda epoch, total, record: seen.append((epoch, total, sorted(record))))
+    assert [(e, t) for e, t, _ in seen] == [(1, 3), (2, 3), (3, 3)]
+    assert seen[0][2] == ["epoch", "lr", "train_loss", "val_accuracy", "val_loss"]
+
+
+def test_threads_setting_is_restored(digits):
+    before = torch.get_num_threads()
+    train(build_model("mlp", digits.sample_shape, 10), digits, fast(epochs=1, threads=1))
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"optimizer": "lbfgs"}, "optimizer 'lbfgs' is not one of: adam, sgd, rmsprop, adagrad"),
+    ({"loss": "hinge"}, "loss 'hinge' is not one of: cross_entropy, mse, bce"),
+    ({"schedule": "cyclic"}, "schedule 'cyclic' is not one of"),
+    ({"init": "orthogonal"}, "init 'orthogonal' is not one of: default, kaiming, xavier"),
+    ({"epochs": 0}, "epochs must be ≥ 1"),
+    ({"grad_clip_norm": 0.0}, "grad_clip_norm must be > 0"),
+    ({"threads": 0}, "threads must be ≥ 1"),
+])
+def test_bad_settings_are_named(fields, message):
+    with pytest.raises(BadInputError, match=message):
+        TrainConfig(**fields)
+
+
+def test_mismatched_model_loss_and_data_are_refused(digits):
+    one_logit = build_model("mlp", digits.sample_shape, 1)
+    with pytest.raises(BadInputError, match="1 output logit needs a binary task"):
+        train(one_logit, digits, fast(loss="bce"))  # ten classes
+    with pytest.raises(BadInputError, match="got loss cross_entropy with 2 classes"):
+        train(one_logit, binary_task(digits), fast())
+    with pytest.raises(BadInputError, match="the model has 5 outputs but the labels have 10"):
+        train(build_model("mlp", digits.sample_shape, 5), digits, fast())
+    flat = build_model("mlp", (64,), 10)
+    with pytest.raises(BadInputError, match="augment_shift=1 needs images"):
+        train(flat, digits, fast(augment_shift=1),
+              x_train=digits.x_train.reshape(-1, 64), y_train=digits.y_train)
+
+
+def test_checkpoint_rebuilds_the_model_with_its_options(tmp_path, digits):
+    model = build_model("mlp", digits.sample_shape, 10, activation="tanh", hidden=(32,))
+    train(model, digits, fast(epochs=1))
+    config = ModelConfig("mlp", digits.sample_shape, 10, {"activation": "tanh", "hidden": [32]})
+    save_checkpoint(tmp_path / "c.pt", model, config, {"note": "x"})
+    rebuilt, got_config, extra = load_checkpoint(tmp_path / "c.pt")
+    assert got_config == config and extra == {"note": "x"}
+    assert any(isinstance(m, torch.nn.Tanh) for m in rebuilt.modules())
+    np.testing.assert_array_equal(predict(rebuilt, digits.x_test), predict(model, digits.x_test))
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(BadInputError, match="not an edgenn checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
