@@ -8,9 +8,11 @@ warm-up → timed runs of `run()` alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -144,13 +146,14 @@ def measure(job: Job) -> Measurement:
             x, y = archive["x"].astype(np.float32), archive["y"]
         before = _current_rss_mb()
         target = create_target(job.target, **job.target_options)
-        runner = target.load(artifact, RunOptions(threads=job.latency.threads))
+        with _native_stderr_silenced():  # runtimes' C++ INFO lines ("Created XNNPACK ...")
+            runner = target.load(artifact, RunOptions(threads=job.latency.threads))
         row.load_rss_mb = round(_current_rss_mb() - before, 2)
 
-        outputs = np.concatenate([
-            np.asarray(runner.run(x[i : i + job.eval_batch]))
-            for i in range(0, len(x), job.eval_batch)
-        ])
+        # The split in one call when it fits: runners may reuse that work in evaluate(x, y).
+        chunks = [x] if len(x) <= job.eval_batch else [
+            x[i : i + job.eval_batch] for i in range(0, len(x), job.eval_batch)]
+        outputs = np.concatenate([np.asarray(runner.run(chunk)) for chunk in chunks])
         row.samples = int(len(x))
         row.accuracy = float(np.mean(predicted_classes(outputs) == y))
         if job.reference_path:
@@ -165,7 +168,8 @@ def measure(job: Job) -> Measurement:
 
         settings = job.latency
         runs = min(settings.runs, int(getattr(runner, "max_latency_runs", settings.runs)))
-        warmup = min(settings.warmup, runs)
+        # A runner that caps its timed runs is a slow simulator: one warm-up run is enough.
+        warmup = min(settings.warmup, runs if runs == settings.runs else 1)
         batch = np.ascontiguousarray(np.resize(x, (settings.batch_size, *x.shape[1:])))
         run = runner.run
         for _ in range(warmup):
@@ -186,6 +190,28 @@ def measure(job: Job) -> Measurement:
         log.debug("measurement failed:\n%s", traceback.format_exc())
         row.status, row.reason = "failed", f"{type(exc).__name__}: {exc}"
     return row
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence file descriptor 2 (native libraries' logging) for the block; Python
+    exceptions are unaffected and still become the row's reason."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            sys.stderr.flush()
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 CARRIED_METADATA = ("budget", "selection", "prune", "quantization", "float_nodes")

@@ -236,9 +236,14 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     _check_model_builds(config, data)  # so does an unknown model or a bad model file
     _check_target_options(config)
     out = prepare_out_dir(config.out)
-    model, artifacts = train_and_export(config, data, hooks)
-    artifacts += build_variants(model, data, artifacts[1], config, hooks)
-    mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks)
+    timings: dict[str, float] = {}
+    clock = _Stopwatch(timings)
+    with clock("train+export"):
+        model, artifacts = train_and_export(config, data, hooks)
+    with clock("compress"):
+        artifacts += build_variants(model, data, artifacts[1], config, hooks)
+    with clock("mobile export"):
+        mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks)
     artifacts += mobile
 
     data_dir = out / "data"
@@ -257,8 +262,10 @@ def run(config: RunConfig, hooks: Hooks | None = None,
                  for a in artifacts]
 
     skip = {row.target for row in mobile_rows}
-    compiled, decided = compile_for_targets(artifacts, config, hooks, skip=skip)
-    rows = measure(compiled, config, test_path, reference_path, hooks) + decided + mobile_rows
+    with clock("compile"):
+        compiled, decided = compile_for_targets(artifacts, config, hooks, skip=skip)
+    with clock("measure"):
+        rows = measure(compiled, config, test_path, reference_path, hooks) + decided + mobile_rows
     report = Report(rows=_ordered(rows, config), settings=config.settings(),
                     environment=environment())
     from edgenn.plots import confusion_matrix
@@ -266,6 +273,7 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     report.extra["confusion_matrix"] = confusion_matrix(
         data.y_test, predicted_classes(reference), data.num_classes).tolist()
     report.extra["reference"] = {"target": "pytorch", "model": config.model}
+    report.extra["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     write_reports(report, out)
     write_manifest(out / "manifest.json", [*artifacts, *(a for _, a in compiled)],
                    report.environment)
@@ -323,6 +331,23 @@ def compression_from_recipe(section: dict[str, Any], seed: int) -> Any:
         fine_tune_epochs=int(section.get("fine_tune_epochs", 10)),
         seed=seed,
     )
+
+
+class _Stopwatch:
+    """`with clock("stage"):` adds the stage's wall-clock seconds to `timings`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        import time
+
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
 def build_mobile_variants(model, data: Dataset, torch_artifact: Artifact, config: RunConfig,
