@@ -95,7 +95,7 @@ def row_cells(row: Measurement) -> list[str]:
     return [
         row.target,
         row.variant,
-        row.status if row.status == "ok" else f"{row.status}: {row.reason}",
+        row.status if row.status == "ok" else f"{row.status}: {short_reason(row.reason)}",
         _fmt(row.accuracy, "{:.4f}"),
         _fmt(row.top1_agreement, "{:.2%}"),
         _fmt(row.max_abs_error, "{:.2g}"),
@@ -105,6 +105,18 @@ def row_cells(row: Measurement) -> list[str]:
         human_bytes(row.size_bytes),
         _fmt(row.peak_rss_mb, "{:.0f}"),
     ]
+
+
+def short_reason(reason: str, limit: int = 48) -> str:
+    """The first clause of a reason, for table cells; the whole reason is listed below."""
+    first = reason.split(";")[0].split(" (")[0].strip()
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def reasons(report: Report) -> list[tuple[str, str]]:
+    """(row label, full reason) for every row that is not ok."""
+    return [(f"{r.target} {r.variant}".replace(" –", ""), r.reason)
+            for r in report.rows if r.status != "ok" and r.reason]
 
 
 def _fmt(value: float | None, pattern: str) -> str:
@@ -148,6 +160,10 @@ def render_markdown(report: Report) -> str:
         "match rate with the PyTorch fp32 reference; size counts every file the artifact "
         "needs; mem is the peak resident memory of the process that measured the row.",
     ]
+    not_ok = reasons(report)
+    if not_ok:
+        lines += ["", "## Skipped and failed rows", ""] + [f"- **{label}**: {why}"
+                                                          for label, why in not_ok]
     notes = [(r.label, r.extra["note"]) for r in report.rows if r.extra.get("note")]
     if notes:
         lines += ["", "## Notes", ""] + [f"- **{label}**: {note}" for label, note in notes]

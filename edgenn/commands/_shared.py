@@ -75,9 +75,13 @@ def parse_target_options(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
 
 
 def show_report(ui, report: Report, out: Path | None = None) -> None:
-    from edgenn.report import rich_table
+    from rich.markup import escape
+
+    from edgenn.report import reasons, rich_table
 
     ui.print(rich_table(report))
+    for label, why in reasons(report):
+        ui.print(f"[yellow]{escape(label)}[/yellow]: {escape(why)}")
     if out is not None:
         ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
                  f"{out / 'report.json'} · {out / 'manifest.json'}")
