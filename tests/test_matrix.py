@@ -1,0 +1,194 @@
+"""Conformance matrix: every zoo model × every target that accepts it × each variant.
+
+The cells are generated from the registries (zoo models × targets × the variants each
+target selects from the pipeline's artifacts). A cell passes when the model runs on the
+target, or when it fails with a typed error (EdgeNNError) and is listed in
+EXPECTED_UNSUPPORTED below — the one place that says what cannot work and why. A cell
+that crashes with any other exception, or an expected-unsupported cell that suddenly
+works, fails the test.
+
+With EDGENN_MATRIX_JSON=path the results are written there; `scripts/conformance_matrix.py`
+turns them into the README's matrix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgenn.core import Artifact, EdgeNNError, RunOptions, TensorSpec, predicted_classes
+from edgenn.registry import TARGETS, create_target
+from edgenn.zoo import MODELS
+
+pytestmark = pytest.mark.slow
+
+SAMPLES = 48  # test images run through every cell
+EPOCHS = 3  # enough to make every model's predictions non-trivial, not to reach accuracy
+
+# What cannot work, in one place: (model, target) → why. Variants of that target inherit it.
+_NOT_SPIKING = "not convertible to integrate-and-fire neurons"
+EXPECTED_UNSUPPORTED: dict[tuple[str, str], str] = {
+    ("mlp-sigmoid", "snn-fast"): f"Sigmoid activations are {_NOT_SPIKING}",
+    ("mlp-tanh", "snn-fast"): f"Tanh activations are {_NOT_SPIKING}",
+    ("mlp-leakyrelu", "snn-fast"): "LeakyReLU's negative slope needs negative spikes; IF "
+                                   "neurons with reset by subtraction emit only positive ones",
+    ("densenet", "snn-fast"): "Concat (dense connectivity) is not supported by the converter",
+    ("mobilenet", "snn-fast"): f"SiLU and squeeze-excitation (Sigmoid, Mul) are {_NOT_SPIKING}",
+    ("vit", "snn-fast"): f"attention (MatMul of activations, Softmax, LayerNorm) is {_NOT_SPIKING}",
+    ("transformer", "snn-fast"): f"attention (Softmax, LayerNorm) is {_NOT_SPIKING}",
+    ("lstm", "snn-fast"): "an LSTM is recurrent: no feed-forward spiking network",
+    ("gru", "snn-fast"): "a GRU is recurrent: no feed-forward spiking network",
+}
+for (_model, _target), _why in list(EXPECTED_UNSUPPORTED.items()):
+    if _target == "snn-fast":
+        EXPECTED_UNSUPPORTED[(_model, "snn-brian2")] = _why
+
+TARGET_OPTIONS = {"snn-fast": {"timesteps": 32}, "snn-brian2": {"timesteps": 16,
+                                                                "samples_per_network": 48}}
+
+
+def _prototypes() -> list[Artifact]:
+    """The artifacts a pipeline run makes, as placeholders: targets choose among them."""
+    spec = (TensorSpec("input", ("batch", 1, 8, 8)),)
+    made = [("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8-dynamic"),
+            ("onnx", "int8-static"), ("onnx", "fp16"), ("tflite", "fp32"),
+            ("tflite", "int8"), ("tflite", "dynamic")]
+    return [Artifact(Path(f"prototype.{fmt}.{variant}"), fmt, inputs=spec,
+                     metadata={"variant": variant}) for fmt, variant in made]
+
+
+def _cells() -> list[tuple[str, str, str]]:
+    cells = []
+    for target_name in TARGETS.names():
+        target = create_target(target_name, **TARGET_OPTIONS.get(target_name, {}))
+        variants = [(a.format, a.variant) for a in target.select(_prototypes())]
+        for model_name in MODELS.names():
+            cells += [(model_name, target_name, f"{fmt}:{variant}") for fmt, variant in variants]
+    return cells
+
+
+CELLS = _cells()
+RESULTS: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _write_results():
+    yield
+    path = os.environ.get("EDGENN_MATRIX_JSON")
+    if path and RESULTS:
+        Path(path).write_text(json.dumps(RESULTS, indent=2, sort_keys=True))
+
+
+@pytest.fixture(scope="session")
+def model_artifacts(tmp_path_factory, digits):
+    """Per zoo model (built lazily, once): its artifacts keyed by (format, variant)."""
+    cache: dict[str, dict] = {}
+
+    def build(model_name: str) -> dict:
+        if model_name not in cache:
+            cache[model_name] = _build(model_name, tmp_path_factory.mktemp(model_name), digits)
+        return cache[model_name]
+
+    return build
+
+
+def _build(model_name: str, root: Path, digits) -> dict:
+    from edgenn.data import save_npz
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.quantize.fp16 import Fp16Config, convert_fp16
+    from edgenn.quantize.onnx_int8 import (DynamicConfig, StaticConfig, quantize_dynamic,
+                                           quantize_static)
+    from edgenn.train import ModelConfig, TrainConfig, predict, save_checkpoint, train
+    from edgenn.zoo import build_model
+    from edgenn.zoo.info import default_train_config
+
+    model = build_model(model_name, digits.sample_shape, digits.num_classes)
+    defaults = default_train_config(model_name)
+    train(model, digits, replace(defaults, epochs=EPOCHS, seed=0, threads=None))
+    config = ModelConfig(model_name, digits.sample_shape, digits.num_classes)
+    calibration = save_npz(root / "calibration.npz", digits.x_train[:256],
+                           digits.y_train[:256])
+    torch_artifact = Artifact(save_checkpoint(root / "checkpoint.pt", model, config), "torch",
+                              inputs=(TensorSpec("input", ("batch", *digits.sample_shape)),),
+                              lineage=("train",),
+                              metadata={"variant": "fp32",
+                                        "calibration_data": str(calibration)})
+    onnx_fp32 = export_onnx(model, digits.x_val[:8], root / "model.onnx",
+                            parity_batches=[digits.x_val[:64]], source=torch_artifact)
+    artifacts: dict = {("torch", "fp32"): torch_artifact, ("onnx", "fp32"): onnx_fp32}
+    errors: dict = {}
+    steps = {
+        ("onnx", "int8-dynamic"): lambda: quantize_dynamic(
+            onnx_fp32, root / "m.int8-dynamic.onnx", DynamicConfig()),
+        ("onnx", "int8-static"): lambda: quantize_static(
+            onnx_fp32, root / "m.int8-static.onnx", digits.x_train[:128], StaticConfig()),
+        ("onnx", "fp16"): lambda: convert_fp16(onnx_fp32, root / "m.fp16.onnx", Fp16Config()),
+    }
+    for key, step in steps.items():
+        try:
+            artifacts[key] = step()
+        except EdgeNNError as exc:
+            errors[key] = exc
+    try:
+        from edgenn.exporters.tflite import export_tflite
+        from edgenn.quantize.tflite import quantize_tflite_dynamic, quantize_tflite_static
+
+        fp32 = export_tflite(model, digits.x_val[:8], root / "model.tflite",
+                             source=torch_artifact)
+        artifacts[("tflite", "fp32")] = fp32
+        artifacts[("tflite", "int8")] = quantize_tflite_static(
+            fp32, root / "model.int8.tflite", digits.x_train[:128])
+        artifacts[("tflite", "dynamic")] = quantize_tflite_dynamic(
+            fp32, root / "model.dynamic.tflite")
+    except EdgeNNError as exc:
+        for variant in ("fp32", "int8", "dynamic"):
+            errors.setdefault(("tflite", variant), exc)
+    return {"artifacts": artifacts, "errors": errors,
+            "reference": predict(model, digits.x_test[:SAMPLES])}
+
+
+@pytest.mark.parametrize("model_name, target_name, kind", CELLS,
+                         ids=[f"{m}-{t}-{k.split(':')[1]}" for m, t, k in CELLS])
+def test_cell(model_name, target_name, kind, model_artifacts, digits, tmp_path):
+    fmt, variant = kind.split(":")
+    key = f"{model_name}|{target_name}|{variant}"
+    expected = EXPECTED_UNSUPPORTED.get((model_name, target_name))
+    target = create_target(target_name, **TARGET_OPTIONS.get(target_name, {}))
+    unavailable = target.available()
+    if unavailable:
+        RESULTS[key] = {"status": "unavailable", "reason": unavailable}
+        assert "install" in unavailable.lower() or "driver" in unavailable.lower()
+        return
+    built = model_artifacts(model_name)
+    try:
+        if (fmt, variant) in built["errors"]:
+            raise built["errors"][(fmt, variant)]
+        artifact = built["artifacts"][(fmt, variant)]
+        compiled = target.compile(artifact, tmp_path)
+        runner = target.load(compiled, RunOptions(threads=1))
+        outputs = np.asarray(runner.run(digits.x_test[:SAMPLES]))
+    except EdgeNNError as exc:
+        operators = [str(o).split(" (")[0] for o in getattr(exc, "operators", [])]
+        RESULTS[key] = {"status": "unsupported", "reason": str(exc).splitlines()[0],
+                        "error": type(exc).__name__, "why": expected or "",
+                        "operator_types": sorted(set(operators)),
+                        "operator_count": len(operators)}
+        assert expected is not None, f"{key}: unexpected typed error: {exc}"
+        return
+    assert expected is None, f"{key} works but is listed as unsupported: {expected}"
+    assert outputs.shape[0] == SAMPLES and np.all(np.isfinite(outputs))
+    agreement = float(np.mean(predicted_classes(outputs)
+                              == predicted_classes(built["reference"])))
+    RESULTS[key] = {"status": "ok", "top1_agreement": agreement}
+
+
+def test_expected_unsupported_cells_exist():
+    """Every listed exception names a real (model, target) pair of the registries."""
+    pairs = {(m, t) for m, t, _ in CELLS}
+    stale = [pair for pair in EXPECTED_UNSUPPORTED if pair not in pairs]
+    assert not stale, f"EXPECTED_UNSUPPORTED names cells that do not exist: {stale}"
