@@ -101,9 +101,13 @@ def _build(model_name: str, root: Path, digits) -> dict:
     from edgenn.data import save_npz
     from edgenn.exporters.onnx import export_onnx
     from edgenn.quantize.fp16 import Fp16Config, convert_fp16
-    from edgenn.quantize.onnx_int8 import (DynamicConfig, StaticConfig, quantize_dynamic,
-                                           quantize_static)
-    from edgenn.train import ModelConfig, TrainConfig, predict, save_checkpoint, train
+    from edgenn.quantize.onnx_int8 import (
+        DynamicConfig,
+        StaticConfig,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from edgenn.train import ModelConfig, predict, save_checkpoint, train
     from edgenn.zoo import build_model
     from edgenn.zoo.info import default_train_config
 
