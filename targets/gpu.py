@@ -180,7 +180,8 @@ class GpuRunner:
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._last_batch: np.ndarray | None = None
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def _bind(self, batch: np.ndarray):
+        """An IO binding with `batch` copied to the device and outputs left there."""
         import onnxruntime as ort
 
         binding = self.session.io_binding()
@@ -189,20 +190,17 @@ class GpuRunner:
         binding.bind_ortvalue_input(self.input_name, device_input)
         for name in self.output_names:
             binding.bind_output(name, "cuda", 0)
+        return binding, device_input  # the OrtValue must outlive the binding's use
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        binding, _device_input = self._bind(batch)
         self.session.run_with_iobinding(binding)
         self._last_batch = batch
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
     def device_latency_ms(self, batch: np.ndarray, runs: int = 100) -> list[float]:
         """Latency with input and output left on the device: no host↔device copies."""
-        import onnxruntime as ort
-
-        binding = self.session.io_binding()
-        device_input = ort.OrtValue.ortvalue_from_numpy(
-            np.ascontiguousarray(batch, dtype=self.input_dtype), "cuda", 0)
-        binding.bind_ortvalue_input(self.input_name, device_input)
-        for name in self.output_names:
-            binding.bind_output(name, "cuda", 0)
+        binding, _device_input = self._bind(batch)
         for _ in range(10):
             self.session.run_with_iobinding(binding)
         samples = []
