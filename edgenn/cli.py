@@ -17,18 +17,18 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMANDS = {
+COMMANDS = {  # in the order `edgenn --help` lists them: the main job, its steps, tools
     "run": "edgenn.commands.run",
-    "export": "edgenn.commands.export",
-    "compile": "edgenn.commands.compile",
-    "bench": "edgenn.commands.bench",
-    "targets": "edgenn.commands.targets",
-    "zoo": "edgenn.commands.zoo",
-    "compare": "edgenn.commands.compare",
     "recipe": "edgenn.commands.recipe",
+    "export": "edgenn.commands.export",
     "quantize": "edgenn.commands.quantize",
     "prune": "edgenn.commands.prune",
+    "compile": "edgenn.commands.compile",
+    "bench": "edgenn.commands.bench",
     "simulate": "edgenn.commands.simulate",
+    "compare": "edgenn.commands.compare",
+    "targets": "edgenn.commands.targets",
+    "zoo": "edgenn.commands.zoo",
 }
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
