@@ -64,6 +64,30 @@ def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def configure_logging(verbose: bool) -> None:
+    """edgenn's own warnings by default; everything with --verbose.
+
+    The toolchains edgenn drives (litert-torch, torchao, absl, TensorFlow's C++ core) log
+    INFO lines and deprecation warnings a user cannot act on: they are kept out unless
+    --verbose asks for them.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("edgenn").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:
+        # Some toolchains force their own loggers to DEBUG (onnxruntime.tools does): keep
+        # only their errors at the handler.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: record.levelno >= logging.ERROR
+                              or record.name.startswith("edgenn"))
+        import os
+        import warnings
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="edgenn",
@@ -91,10 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_OK
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(getattr(args, "verbose", False))
     from edgenn.core import EdgeNNError
     from edgenn.ui import UI
 

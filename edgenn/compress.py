@@ -189,7 +189,7 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
             notes.append(f"{variant} ({best['name']}) is {best['p50_ms'] / fp32_p50:.2f}× "
                          f"slower than its fp32 source on cpu at batch 1 "
                          f"({best['p50_ms']:.3f} ms vs {fp32_p50:.3f} ms)")
-            log.warning(notes[-1])
+            log.info(notes[-1])  # the note travels into the report's row
         selection = {"chosen": best["name"], "reason": reason, "fp32_p50_ms": fp32_p50,
                      "candidates": rows, "threads": evaluator.threads, "batch_size": 1}
         with atomic_path(out_path) as tmp:

@@ -8,11 +8,9 @@ warm-up → timed runs of `run()` alone.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -30,6 +28,7 @@ from edgenn.core import (
     EdgeNNError,
     Measurement,
     RunOptions,
+    native_stderr_silenced,
     predicted_classes,
     runner_metrics,
 )
@@ -146,7 +145,7 @@ def measure(job: Job) -> Measurement:
             x, y = archive["x"].astype(np.float32), archive["y"]
         before = _current_rss_mb()
         target = create_target(job.target, **job.target_options)
-        with _native_stderr_silenced():  # runtimes' C++ INFO lines ("Created XNNPACK ...")
+        with native_stderr_silenced():  # runtimes' C++ INFO lines ("Created XNNPACK ...")
             runner = target.load(artifact, RunOptions(threads=job.latency.threads))
         row.load_rss_mb = round(_current_rss_mb() - before, 2)
 
@@ -190,28 +189,6 @@ def measure(job: Job) -> Measurement:
         log.debug("measurement failed:\n%s", traceback.format_exc())
         row.status, row.reason = "failed", f"{type(exc).__name__}: {exc}"
     return row
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Silence file descriptor 2 (native libraries' logging) for the block; Python
-    exceptions are unaffected and still become the row's reason."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            sys.stderr.flush()
-            os.dup2(devnull.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 CARRIED_METADATA = ("budget", "selection", "prune", "quantization", "float_nodes")

@@ -29,6 +29,7 @@ from edgenn.core import (
     Report,
     TensorSpec,
     atomic_path,
+    native_stderr_silenced,
     predicted_classes,
 )
 from edgenn.data import Dataset, check_fits, load_dataset, save_npz
@@ -242,7 +243,8 @@ def run(config: RunConfig, hooks: Hooks | None = None,
         model, artifacts = train_and_export(config, data, hooks)
     with clock("compress"):
         artifacts += build_variants(model, data, artifacts[1], config, hooks)
-    with clock("mobile export"):
+    quiet_native = logging.getLogger("edgenn").getEffectiveLevel() > logging.DEBUG
+    with clock("mobile export"), native_stderr_silenced(quiet_native):
         mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks)
     artifacts += mobile
 

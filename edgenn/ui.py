@@ -33,7 +33,9 @@ class UI:
 
     def status(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"[dim]·[/dim] {message}")
+            from rich.markup import escape
+
+            self.err.print(f"[dim]·[/dim] {escape(message)}")
 
     @contextmanager
     def progress(self, description: str, total: int | None) -> Iterator[Any]:

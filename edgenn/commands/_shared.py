@@ -82,6 +82,9 @@ def show_report(ui, report: Report, out: Path | None = None) -> None:
     ui.print(rich_table(report))
     for label, why in reasons(report):
         ui.print(f"[yellow]{escape(label)}[/yellow]: {escape(why)}")
+    for row in report.rows:
+        if row.extra.get("note"):
+            ui.print(f"[cyan]note[/cyan] {escape(row.label)}: {escape(str(row.extra['note']))}")
     if out is not None:
         ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
                  f"{out / 'report.json'} · {out / 'manifest.json'}")
