@@ -239,13 +239,13 @@ def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig
             _say(progress, f"{quantized.variant}: keeping {item.node} ({item.op_type}, "
                            f"loses {item.loss_db:.1f} dB) in float")
             trial = quantize_static(source, trial_path, calibration_x,
-                                    dataclasses.replace(settings,
-                                                        nodes_to_exclude=tuple(kept)),
+                                    dataclasses.replace(settings, nodes_to_exclude=(
+                                        *settings.nodes_to_exclude, *kept)),
                                     variant=quantized.variant)
             evaluator._cache.pop(str(trial_path), None)
             attempt = budget_record(reference, evaluator.accuracy(trial),
                                     config.max_accuracy_drop)
-            if best[1] is None or attempt["drop_pp"] < best[0]["drop_pp"]:
+            if attempt["drop_pp"] < best[0]["drop_pp"]:  # never keep a worse model
                 with atomic_path(out_path) as tmp:
                     shutil.copyfile(trial_path, tmp)
                 best = (attempt, list(kept))

@@ -2,7 +2,7 @@
 
 This module is the bottom of the import graph: it depends on the standard library and
 NumPy only, so that `exporters/`, `quantize/` and `targets/` can all import it without
-importing each other (see DESIGN.md, "Imports flow one way").
+importing each other (README, "Architecture": imports flow one way).
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ class Job:
     reference_path: str | None  # .npy with the reference outputs on the same x
     latency: LatencySettings = field(default_factory=LatencySettings)
     eval_batch: int = 512
+    seed: int = 0  # for runners with randomness (Poisson spike coding)
 
 
 def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
@@ -146,7 +147,8 @@ def measure(job: Job) -> Measurement:
         before = _current_rss_mb()
         target = create_target(job.target, **job.target_options)
         with native_stderr_silenced():  # runtimes' C++ INFO lines ("Created XNNPACK ...")
-            runner = target.load(artifact, RunOptions(threads=job.latency.threads))
+            runner = target.load(artifact, RunOptions(threads=job.latency.threads,
+                                                      seed=job.seed))
         row.load_rss_mb = round(_current_rss_mb() - before, 2)
 
         # The split in one call when it fits: runners may reuse that work in evaluate(x, y).
@@ -168,7 +170,7 @@ def measure(job: Job) -> Measurement:
         settings = job.latency
         runs = min(settings.runs, int(getattr(runner, "max_latency_runs", settings.runs)))
         # A runner that caps its timed runs is a slow simulator: one warm-up run is enough.
-        warmup = min(settings.warmup, runs if runs == settings.runs else 1)
+        warmup = settings.warmup if runs == settings.runs else min(settings.warmup, 1)
         batch = np.ascontiguousarray(np.resize(x, (settings.batch_size, *x.shape[1:])))
         run = runner.run
         for _ in range(warmup):

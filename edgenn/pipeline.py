@@ -123,7 +123,8 @@ def prepare_out_dir(out: Path) -> Path:
     return out
 
 
-def train_and_export(config: RunConfig, data: Dataset, hooks: Hooks) -> tuple[Any, list[Artifact]]:
+def train_and_export(config: RunConfig, data: Dataset, hooks: Hooks,
+                     export_config: Any = None) -> tuple[Any, list[Artifact]]:
     """Train the model, save its checkpoint and export ONNX; returns (model, artifacts)."""
     import torch
 
@@ -152,7 +153,10 @@ def train_and_export(config: RunConfig, data: Dataset, hooks: Hooks) -> tuple[An
     torch_artifact = Artifact(checkpoint, "torch", inputs=(spec,), lineage=("train",),
                               metadata={"variant": "fp32", "model": config.model})
     hooks.status("exporting to ONNX")
+    from edgenn.exporters.onnx import OnnxExportConfig
+
     onnx_artifact = export_onnx(model, data.x_val[:8], model_dir / "model.onnx",
+                                export_config or OnnxExportConfig(),
                                 parity_batches=[data.x_val, data.x_test[:64]],
                                 source=torch_artifact)
     return model, [torch_artifact, onnx_artifact]
@@ -212,7 +216,7 @@ def measure(compiled: Sequence[tuple[str, Artifact]], config: RunConfig, test_pa
     jobs = [Job(target=name, target_options=config.target_options.get(name, {}),
                 artifact=artifact.to_dict(), data_path=str(test_path),
                 reference_path=str(reference_path) if reference_path else None,
-                latency=config.latency)
+                latency=config.latency, seed=config.seed)
             for name, artifact in compiled]
     with hooks.progress("measure", len(jobs)) as advance:
         def on_row(row: Measurement) -> None:
@@ -301,6 +305,8 @@ def run_config_from_recipe(recipe: dict[str, dict[str, Any]], out: str | Path) -
     targets = recipe.get("targets", {})
     seed = int(train.get("seed", 0))
     run_targets = targets.get("run", "all")
+    if isinstance(run_targets, str) and run_targets != "all":
+        run_targets = [run_targets]  # `run = "cpu"` means the one target
     source = data.get("source", "digits")
     return RunConfig(
         out=Path(out), model=model.get("name", "cnn"), model_options=model.get("options", {}),
@@ -435,6 +441,9 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     check_fits(x, artifact.inputs[0].shape, str(data_path))
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)
+    # Targets that normalise on calibration data (spiking) use the benchmark data itself.
+    artifact = replace(artifact, metadata={**artifact.metadata,
+                                           "calibration_data": str(test_path)})
     targets = config.targets or default_targets
     config = replace(config, targets=tuple(targets))
     compiled, decided = compile_for_targets([artifact], config, hooks)

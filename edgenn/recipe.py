@@ -73,7 +73,11 @@ def load_recipe(path: str | Path | None) -> dict[str, dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"recipe not found: {path}")
-    user = parse(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadInputError(f"{path}: not a text (UTF-8) TOML file") from None
+    user = parse(text, str(path))
     for section, values in user.items():
         recipe.setdefault(section, {}).update(values)
     return recipe

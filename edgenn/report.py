@@ -209,5 +209,5 @@ def load_report(path: str | Path) -> Report:
         raise BadInputError(f"report not found: {path}")
     try:
         return Report.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadInputError(f"{path}: not an edgenn report.json ({exc})") from None

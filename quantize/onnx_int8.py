@@ -7,7 +7,7 @@ with enums; bad values and bad calibration data raise `BadInputError` before any
 Why the defaults differ from the library's: on x86 CPUs with VNNI, ONNX Runtime runs QDQ
 models with uint8 activations and per-channel int8 weights about 2× faster than fp32,
 while the library defaults (int8 activations, per-tensor weights) barely pay off and the
-QOperator format is several times slower (DESIGN.md, measured facts).
+QOperator format is several times slower (measured on MobileNetV2, README "Benchmarks").
 """
 
 from __future__ import annotations

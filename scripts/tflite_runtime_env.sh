@@ -35,6 +35,11 @@ if [ -z "${PYTHON:-}" ]; then
     fi
 fi
 
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))'; then
+    echo "error: tflite-runtime 2.14 has wheels for Python ≤ 3.11 only; set PYTHON to a" \
+         "python3.11 (got $("$PYTHON" --version 2>&1))" >&2
+    exit 1
+fi
 "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     "tflite-runtime==2.14.0" "numpy>=1.24,<2"

@@ -120,3 +120,46 @@ def test_every_help_page_teaches_with_an_example(argv):
     assert result.returncode == 0 and "usage: edgenn" in result.stdout
     if argv != ["--help"]:
         assert "xample" in result.stdout, argv
+
+
+@pytest.fixture(scope="module")
+def small_onnx(tmp_path_factory):
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.zoo import build_model
+
+    path = tmp_path_factory.mktemp("small") / "model.onnx"
+    model = build_model("cnn", (1, 8, 8), 10).eval()
+    import numpy as np
+
+    export_onnx(model, np.zeros((2, 1, 8, 8), np.float32), path)
+    return path
+
+
+@pytest.mark.parametrize("argv", [["quantize", "--model", "{model}", "--mode", "dynamic"],
+                                  ["simulate", "{model}", "--samples", "4"]])
+def test_unwritable_out_dir_for_every_writing_command(tmp_path, small_onnx, argv):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = [a.replace("{model}", str(small_onnx)) for a in argv]
+    result = edgenn(*args, "--out", str(blocker / "x"))
+    assert_one_line_error(result, 2, "cannot write to output directory")
+
+
+def test_auto_quantize_rejects_settings_it_would_ignore(tmp_path, small_onnx):
+    result = edgenn("quantize", "--model", str(small_onnx), "--auto", "--per-tensor",
+                    "--out", str(tmp_path / "q"))
+    assert_one_line_error(result, 2, "drop --per-tensor or drop --auto")
+
+
+def test_a_report_of_the_wrong_shape_is_bad_input(tmp_path):
+    path = tmp_path / "report.json"
+    path.write_text("[]")
+    result = edgenn("compare", str(path), str(path))
+    assert_one_line_error(result, 2, "not an edgenn report.json")
+
+
+def test_a_recipe_that_is_not_text_is_bad_input(tmp_path):
+    path = tmp_path / "recipe.toml"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    result = edgenn("run", str(path), "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, 2, "not a text (UTF-8) TOML file")

@@ -61,3 +61,12 @@ def test_load_onnx_artifact_rejects_bad_files(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(BadInputError, match=message):
         load_onnx_artifact(path)
+
+
+def test_export_command_honours_opset(tmp_path):
+    from edgenn.cli import main
+
+    out = tmp_path / "exp"
+    assert main(["export", "--epochs", "1", "--opset", "17", "--out", str(out), "-q"]) == 0
+    proto = onnx.load(str(out / "model" / "model.onnx"))
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == 17

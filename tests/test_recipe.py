@@ -75,3 +75,9 @@ def test_run_a_recipe_with_command_line_overrides(tmp_path):
     assert report["settings"]["runs"] == 4 and report["settings"]["train"]["epochs"] == 2
     assert [r["target"] for r in report["rows"]] == ["pytorch", "cpu"]
     assert all(len(r["latency_samples_ms"]) == 4 for r in report["rows"])
+
+
+def test_a_single_target_may_be_a_string(tmp_path):
+    recipe = load_recipe(None)
+    recipe["targets"]["run"] = "cpu"
+    assert run_config_from_recipe(recipe, tmp_path).targets == ("cpu",)

@@ -54,7 +54,7 @@ def execute(args: argparse.Namespace, ui) -> int:
                            train=TrainConfig(epochs=args.epochs, seed=args.seed),
                            seed=args.seed)
         prepare_out_dir(out)
-        _, artifacts = train_and_export(config, data, make_hooks(ui))
+        _, artifacts = train_and_export(config, data, make_hooks(ui), export_config)
         artifact = artifacts[-1]
     ui.print(f"wrote {artifact.path} ({artifact.size_bytes()} bytes, opset "
              f"{artifact.metadata.get('opset')})")

@@ -60,7 +60,10 @@ def execute(args: argparse.Namespace, ui) -> int:
     model, _, _ = load_checkpoint(args.checkpoint)
     data = load_dataset(args.data)
     source = Artifact(Path(args.checkpoint), "torch", lineage=("train",))
-    artifact = build_pruned(model, data, source, Path(args.out), config, progress=ui.status)
+    from edgenn.pipeline import prepare_out_dir
+
+    artifact = build_pruned(model, data, source, prepare_out_dir(Path(args.out)), config,
+                            progress=ui.status)
     import torch
 
     pruned = torch.load(artifact.metadata["torch_module"], weights_only=False)

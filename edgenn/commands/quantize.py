@@ -96,8 +96,18 @@ def execute(args: argparse.Namespace, ui) -> int:
                                threads=args.threads, seed=args.seed)
     if args.auto and args.mode != "static":
         raise BadInputError(f"--auto applies to --mode static, not --mode {args.mode}")
+    if args.auto:  # --auto measures its own candidate settings: these would be ignored
+        fixed = [flag for flag, given in (
+            ("--activation-type", args.activation_type != "uint8"),
+            ("--per-tensor", args.per_tensor), ("--format", args.format != "qdq"),
+            ("--exclude", bool(args.exclude))) if given]
+        if fixed:
+            raise BadInputError(f"--auto chooses the quantization settings itself; drop "
+                                f"{', '.join(fixed)} or drop --auto")
     source = load_onnx_artifact(args.model)
-    out_dir = Path(args.out)
+    from edgenn.pipeline import prepare_out_dir
+
+    out_dir = prepare_out_dir(Path(args.out))
     stem = Path(args.model).stem
     if args.mode == "fp16":
         result = convert_fp16(source, out_dir / f"{stem}.fp16.onnx")

@@ -61,7 +61,9 @@ def execute(args: argparse.Namespace, ui) -> int:
     reason = target.available()
     if reason:
         raise TargetUnavailableError(f"target {target.name} is unavailable: {reason}")
-    workdir = Path(args.out) / "snn"
+    from edgenn.pipeline import prepare_out_dir
+
+    workdir = prepare_out_dir(Path(args.out)) / "snn"
     calibration = save_npz(workdir / "calibration.npz", data.x_train, data.y_train)
     artifact = Artifact(model, "onnx", lineage=("input",),
                         metadata={"calibration_data": str(calibration)})
