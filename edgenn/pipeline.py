@@ -249,7 +249,10 @@ def run(config: RunConfig, hooks: Hooks | None = None,
         artifacts += build_variants(model, data, artifacts[1], config, hooks)
     quiet_native = logging.getLogger("edgenn").getEffectiveLevel() > logging.DEBUG
     with clock("mobile export"), native_stderr_silenced(quiet_native):
-        mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks)
+        pruned = next((a for a in artifacts if a.format == "onnx" and a.variant == "pruned"),
+                      None)
+        mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks,
+                                                    pruned)
     artifacts += mobile
 
     data_dir = out / "data"
@@ -267,7 +270,7 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     artifacts = [replace(a, metadata={**a.metadata, "calibration_data": str(calibration_path)})
                  for a in artifacts]
 
-    skip = {row.target for row in mobile_rows}
+    skip = set() if mobile else {row.target for row in mobile_rows}  # nothing to compile
     with clock("compile"):
         compiled, decided = compile_for_targets(artifacts, config, hooks, skip=skip)
     with clock("measure"):
@@ -359,8 +362,11 @@ class _Stopwatch:
 
 
 def build_mobile_variants(model, data: Dataset, torch_artifact: Artifact, config: RunConfig,
-                          hooks: Hooks) -> tuple[list[Artifact], list[Measurement]]:
-    """`.tflite` fp32, full-integer int8 and dynamic-range int8, from the PyTorch module.
+                          hooks: Hooks, pruned: Artifact | None = None
+                          ) -> tuple[list[Artifact], list[Measurement]]:
+    """`.tflite` fp32, full-integer int8 and dynamic-range int8, from the PyTorch module;
+    with `pruned` (the pruned ONNX variant, whose metadata names its saved module), also
+    pruned and pruned-int8 `.tflite` from that same pruned module.
 
     Returns the artifacts and the rows already decided: one skipped row with the install
     command when the mobile toolchain is missing, one failed row (naming every
@@ -376,22 +382,52 @@ def build_mobile_variants(model, data: Dataset, torch_artifact: Artifact, config
         return [], [Measurement(target="tflite", variant="–", status="skipped", reason=reason)]
     model_dir = config.out / "model"
     artifacts: list[Artifact] = []
-    with hooks.progress("tflite", 3) as advance:
+    pruned_module = pruned.metadata.get("torch_module") if pruned is not None else None
+    rows: list[Measurement] = []
+    with hooks.progress("tflite", 4 if pruned_module else 3) as advance:
         try:
             fp32 = export_tflite(model, data.x_val[:8], model_dir / "model.tflite",
                                  parity_batches=[data.x_val[:64]], source=torch_artifact)
-            artifacts.append(fp32)
-            advance(info="fp32")
-            artifacts.append(quantize_tflite_static(fp32, model_dir / "model.int8.tflite",
-                                                    data.x_train))
-            advance(info="int8")
-            artifacts.append(quantize_tflite_dynamic(fp32, model_dir / "model.dynamic.tflite"))
-            advance(info="dynamic")
         except EdgeNNError as exc:  # an unconvertible model: a failed row, the run goes on
-            variant = "fp32" if not artifacts else ("int8" if len(artifacts) == 1 else "dynamic")
-            return artifacts, [Measurement(target="tflite", variant=variant, status="failed",
-                                           reason=str(exc))]
-    return artifacts, []
+            return [], [Measurement(target="tflite", variant="fp32", status="failed",
+                                    reason=str(exc))]
+        artifacts.append(fp32)
+        advance(info="fp32")
+        steps = [
+            ("int8", lambda: [quantize_tflite_static(fp32, model_dir / "model.int8.tflite",
+                                                     data.x_train)]),
+            ("dynamic", lambda: [quantize_tflite_dynamic(fp32,
+                                                         model_dir / "model.dynamic.tflite")]),
+        ]
+        if pruned_module:
+            steps.append(("pruned", lambda: _pruned_tflite(pruned, Path(pruned_module), data,
+                                                           model_dir)))
+        for variant, make in steps:
+            try:
+                artifacts += make()
+            except EdgeNNError as exc:  # this variant fails; the others still run
+                rows.append(Measurement(target="tflite", variant=variant, status="failed",
+                                        reason=str(exc)))
+            advance(info=variant)
+    return artifacts, rows
+
+
+def _pruned_tflite(pruned: Artifact, module_path: Path, data: Dataset, model_dir: Path
+                   ) -> list[Artifact]:
+    """pruned and pruned-int8 `.tflite` from the pruned PyTorch module the ONNX came from."""
+    import torch
+
+    from edgenn.exporters.tflite import export_tflite
+    from edgenn.quantize.tflite import quantize_tflite_static
+
+    module = torch.load(module_path, map_location="cpu", weights_only=False)  # edgenn wrote it
+    source = Artifact(module_path, "torch", inputs=pruned.inputs,
+                      lineage=pruned.lineage[:-1], metadata={"variant": "pruned"})
+    fp32 = export_tflite(module, data.x_val[:8], model_dir / "model.pruned.tflite",
+                         parity_batches=[data.x_val[:64]], source=source)
+    int8 = quantize_tflite_static(fp32, model_dir / "model.pruned-int8.tflite", data.x_train)
+    return [replace(fp32, metadata={**fp32.metadata, "variant": "pruned"}),
+            replace(int8, metadata={**int8.metadata, "variant": "pruned-int8"})]
 
 
 def _check_model_builds(config: RunConfig, data: Dataset) -> None:
