@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from edgenn.core import BadInputError, Measurement, Report
+from edgenn.core import BadInputError
 from edgenn.report import human_bytes
+from edgenn.results import Measurement, Report
 
 # Float noise must not turn "exactly at the threshold" into a regression (0.975 - 0.98).
 _EPSILON = 1e-9
@@ -103,9 +104,9 @@ class Comparison:
         return [row for row in self.rows if row.regressions]
 
     def to_dict(self) -> dict[str, Any]:
-        from edgenn.core import _jsonable
+        from edgenn.core import jsonable
 
-        return _jsonable({
+        return jsonable({
             "thresholds": {"accuracy_pp": self.thresholds.accuracy_pp,
                            "latency_pct": self.thresholds.latency_pct,
                            "size_pct": self.thresholds.size_pct},

@@ -1,15 +1,14 @@
-"""Core types shared by every stage: artifacts, targets, runners, measurements, errors.
+"""Core types shared by every stage: artifacts, targets, runners, errors, safe file writes.
 
 This module is the bottom of the import graph: it depends on the standard library and
 NumPy only, so that `exporters/`, `quantize/` and `targets/` can all import it without
-importing each other (README, "Architecture": imports flow one way).
+importing each other (README, "Architecture": imports flow one way). Measurements and
+reports, which only the harness and report code use, live in `edgenn/results.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -222,7 +221,7 @@ class Artifact:
             "outputs": [t.to_dict() for t in self.outputs],
             "lineage": list(self.lineage),
             "extra_files": [str(p) for p in self.extra_files],
-            "metadata": _jsonable(self.metadata),
+            "metadata": jsonable(self.metadata),
         }
 
     @classmethod
@@ -302,105 +301,12 @@ def runner_metrics(runner: Runner) -> dict[str, Any]:
     return dict(metrics()) if callable(metrics) else {}
 
 
-# ---------------------------------------------------------------------------------------
-# Measurements and reports
-# ---------------------------------------------------------------------------------------
-
-REPORT_SCHEMA_VERSION = 1
-
-
-@dataclass
-class Measurement:
-    """One report row: a (target, variant) pair and what was measured on it."""
-
-    target: str
-    variant: str
-    status: str = "ok"  # ok | skipped | failed
-    reason: str = ""
-    artifact: str = ""  # path of the compiled artifact that produced the row
-    lineage: list[str] = field(default_factory=list)
-    size_bytes: int | None = None
-    accuracy: float | None = None
-    samples: int | None = None
-    top1_agreement: float | None = None
-    max_abs_error: float | None = None
-    snr_db: float | None = None
-    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, mean, ...
-    latency_samples_ms: list[float] = field(default_factory=list)
-    batch_size: int | None = None
-    threads: int | None = None
-    peak_rss_mb: float | None = None
-    load_rss_mb: float | None = None  # resident memory added by loading the model
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"{self.target}-{self.variant}" if self.variant else self.target
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class Report:
-    """Everything one run measured; `report.json` is `to_dict()` (see README, schema)."""
-
-    rows: list[Measurement] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    schema_version: int = REPORT_SCHEMA_VERSION
-
-    def row(self, target: str, variant: str = "fp32") -> Measurement:
-        for measurement in self.rows:
-            if measurement.target == target and measurement.variant == variant:
-                return measurement
-        raise KeyError(f"no row for target {target!r}, variant {variant!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": self.schema_version,
-            "settings": _jsonable(self.settings),
-            "environment": _jsonable(self.environment),
-            "rows": [r.to_dict() for r in self.rows],
-            "extra": _jsonable(self.extra),
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Report:
-        version = int(data.get("schema_version", 0))
-        if version != REPORT_SCHEMA_VERSION:
-            raise BadInputError(
-                f"report schema version {version} is not supported "
-                f"(this edgenn reads version {REPORT_SCHEMA_VERSION})"
-            )
-        return cls(
-            rows=[Measurement.from_dict(r) for r in data.get("rows", [])],
-            settings=dict(data.get("settings", {})),
-            environment=dict(data.get("environment", {})),
-            extra=dict(data.get("extra", {})),
-            schema_version=version,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> Report:
-        return cls.from_dict(json.loads(text))
-
-
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Convert numpy scalars/arrays, paths and tuples to plain JSON types."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, np.ndarray):

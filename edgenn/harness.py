@@ -26,12 +26,12 @@ import numpy as np
 from edgenn.core import (
     Artifact,
     EdgeNNError,
-    Measurement,
     RunOptions,
     native_stderr_silenced,
     predicted_classes,
     runner_metrics,
 )
+from edgenn.results import Measurement
 
 log = logging.getLogger(__name__)
 

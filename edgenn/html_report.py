@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgenn.core import Measurement, Report, write_text_atomic
+from edgenn.core import write_text_atomic
 from edgenn.plots import Plot, pareto_rows, report_plots
 from edgenn.report import COLUMNS, row_cells, settings_line
+from edgenn.results import Measurement, Report
 
 HTML_NAME = "report.html"
 

@@ -25,8 +25,6 @@ from edgenn.core import (
     Artifact,
     BadInputError,
     EdgeNNError,
-    Measurement,
-    Report,
     TensorSpec,
     atomic_path,
     native_stderr_silenced,
@@ -35,6 +33,7 @@ from edgenn.core import (
 from edgenn.data import Dataset, check_fits, load_dataset, save_npz
 from edgenn.harness import Job, LatencySettings, measure_all
 from edgenn.registry import TARGETS, create_target
+from edgenn.results import Measurement, Report
 from edgenn.train import TrainConfig
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import BadInputError, Measurement, Report
+from edgenn.core import BadInputError
+from edgenn.results import Measurement, Report
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Measurement, Report
 from edgenn.plot_data import (
     REFERENCE_TARGET,
     accuracy_by_timesteps,
@@ -26,6 +25,7 @@ from edgenn.plot_data import (
     spike_counts_by_layer,
 )
 from edgenn.report import human_bytes
+from edgenn.results import Measurement, Report
 
 __all__ = ["Plot", "accuracy_by_timesteps", "confusion_matrix", "find_confusion_matrix",
            "pareto_front", "pareto_rows", "report_plots", "spike_counts_by_layer"]

@@ -14,7 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgenn.core import Artifact, Measurement, Report, _jsonable, sha256_of, write_text_atomic
+from edgenn.core import Artifact, jsonable, sha256_of, write_text_atomic
+from edgenn.results import Measurement, Report
 
 VERSIONED_PACKAGES = ("edgenn", "torch", "onnx", "onnxruntime", "onnxruntime-gpu", "numpy",
                       "onnxscript", "brian2", "nir", "litert-torch", "ai-edge-litert",
@@ -71,7 +72,7 @@ def write_manifest(path: Path, artifacts: Sequence[Artifact], env: dict[str, Any
                        "sha256": sha256_of(p)} for p in artifact.files() if p.exists()],
         })
     payload = {"environment": env, "artifacts": entries}
-    return write_text_atomic(path, json.dumps(_jsonable(payload), indent=2))
+    return write_text_atomic(path, json.dumps(jsonable(payload), indent=2))
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -10,14 +10,13 @@ import pytest
 
 from edgenn.core import (
     Artifact,
-    Measurement,
-    Report,
     TensorSpec,
     ToleranceExceededError,
     UnsupportedOperatorError,
     atomic_path,
     write_text_atomic,
 )
+from edgenn.results import Measurement, Report
 
 
 def _artifact(tmp_path: Path) -> Artifact:

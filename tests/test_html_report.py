@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgenn.core import BadInputError, Measurement, Report
+from edgenn.core import BadInputError
 from edgenn.html_report import write_html
 from edgenn.plots import (
     accuracy_by_timesteps,
@@ -25,6 +25,7 @@ from edgenn.plots import (
     report_plots,
     spike_counts_by_layer,
 )
+from edgenn.results import Measurement, Report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from edgenn.core import BadInputError, Report
+from edgenn.core import BadInputError
+from edgenn.results import Report
 
 
 def make_hooks(ui):
