@@ -17,8 +17,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -230,13 +229,3 @@ def measure_all(jobs: Sequence[Job], isolate: bool = True,
         if on_row:
             on_row(row)
     return rows
-
-
-def job_dict(job: Job) -> dict[str, Any]:
-    return asdict(job)
-
-
-def save_eval_data(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
-    from edgenn.data import save_npz
-
-    return save_npz(path, x, y)

@@ -51,9 +51,6 @@ class Hooks:
     def progress(self, description: str, total: int | None) -> Iterator[Callable[..., None]]:
         yield lambda *_, **__: None
 
-    def row(self, measurement: Measurement) -> None:
-        pass
-
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -123,20 +120,18 @@ def prepare_out_dir(out: Path) -> Path:
 
 
 def train_and_export(config: RunConfig, data: Dataset, hooks: Hooks,
-                     export_config: Any = None) -> tuple[Any, list[Artifact]]:
-    """Train the model, save its checkpoint and export ONNX; returns (model, artifacts)."""
-    import torch
-
+                     export_config: Any = None, model: Any = None
+                     ) -> tuple[Any, list[Artifact]]:
+    """Train the model (built by `build_run_model` unless given), save its checkpoint and
+    export ONNX; returns (model, artifacts)."""
     from edgenn.exporters.onnx import export_onnx
     from edgenn.train import ModelConfig, save_checkpoint, train
-    from edgenn.zoo import build_model
 
-    torch.manual_seed(config.seed)
     model_dir = config.out / "model"
     model_config = ModelConfig(config.model, data.sample_shape, data.num_classes,
                                dict(config.model_options))
-    model = build_model(model_config.name, model_config.input_shape, model_config.num_classes,
-                        **model_config.options)
+    if model is None:
+        model = build_run_model(config, data)
     train_config = replace(config.train, seed=config.seed)
     with hooks.progress("train", train_config.epochs) as advance:
         result = train(model, data, train_config,
@@ -220,7 +215,6 @@ def measure(compiled: Sequence[tuple[str, Artifact]], config: RunConfig, test_pa
     with hooks.progress("measure", len(jobs)) as advance:
         def on_row(row: Measurement) -> None:
             advance(info=row.label)
-            hooks.row(row)
         return measure_all(jobs, isolate=config.isolate, on_row=on_row)
 
 
@@ -231,27 +225,25 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     `finish` sees the report once it is written, before the accuracy budget is enforced
     (BudgetExceededError, exit 3), so a caller can show it either way.
     """
+    from edgenn import variants
     from edgenn.report import environment, write_manifest, write_reports
     from edgenn.train import predict
 
     hooks = hooks or Hooks()
     data = load_dataset(config.data)  # bad data fails here, before anything is written
     hooks.status(f"data: {data.describe()}")
-    _check_model_builds(config, data)  # so does an unknown model or a bad model file
+    model = build_run_model(config, data)  # so does an unknown model or a bad model file
     _check_target_options(config)
     out = prepare_out_dir(config.out)
     timings: dict[str, float] = {}
     clock = _Stopwatch(timings)
     with clock("train+export"):
-        model, artifacts = train_and_export(config, data, hooks)
+        model, artifacts = train_and_export(config, data, hooks, model=model)
     with clock("compress"):
-        artifacts += build_variants(model, data, artifacts[1], config, hooks)
+        artifacts += variants.compressed(model, data, artifacts[1], config, hooks)
     quiet_native = logging.getLogger("edgenn").getEffectiveLevel() > logging.DEBUG
     with clock("mobile export"), native_stderr_silenced(quiet_native):
-        pruned = next((a for a in artifacts if a.format == "onnx" and a.variant == "pruned"),
-                      None)
-        mobile, mobile_rows = build_mobile_variants(model, data, artifacts[0], config, hooks,
-                                                    pruned)
+        mobile, mobile_rows = variants.mobile(model, data, artifacts, config, hooks)
     artifacts += mobile
 
     data_dir = out / "data"
@@ -294,55 +286,6 @@ def run(config: RunConfig, hooks: Hooks | None = None,
     return report
 
 
-def run_config_from_recipe(recipe: dict[str, dict[str, Any]], out: str | Path) -> RunConfig:
-    """A RunConfig from a validated recipe (see edgenn/recipe.py).
-
-    Training settings: TrainConfig's defaults < the model's own `train_defaults` < the
-    recipe's [train] table (< command-line options, applied to the recipe before this).
-    """
-    from edgenn.zoo.info import default_train_config
-
-    model, data, train = recipe.get("model", {}), recipe.get("data", {}), recipe.get("train", {})
-    latency = recipe.get("latency", {})
-    targets = recipe.get("targets", {})
-    seed = int(train.get("seed", 0))
-    run_targets = targets.get("run", "all")
-    if isinstance(run_targets, str) and run_targets != "all":
-        run_targets = [run_targets]  # `run = "cpu"` means the one target
-    source = data.get("source", "digits")
-    return RunConfig(
-        out=Path(out), model=model.get("name", "cnn"), model_options=model.get("options", {}),
-        data=None if source == "digits" else source,
-        train=default_train_config(model.get("name", "cnn"), **train),
-        targets=None if run_targets == "all" else tuple(run_targets),
-        target_options=dict(targets.get("options", {})),
-        latency=LatencySettings(warmup=latency.get("warmup", 20), runs=latency.get("runs", 200),
-                                batch_size=latency.get("batch", 1),
-                                threads=latency.get("threads", 2)),
-        isolate=bool(latency.get("isolate", True)), seed=seed,
-        compression=compression_from_recipe(recipe.get("compression", {}), seed),
-    )
-
-
-def compression_from_recipe(section: dict[str, Any], seed: int) -> Any:
-    """The CompressionConfig a recipe's [compression] table asks for (None: no variants)."""
-    variants = tuple(section.get("variants", ()))
-    if not variants and section.get("max_accuracy_drop") is None:
-        return None
-    from edgenn.compress import CompressionConfig
-    from edgenn.quantize.prune import PruneConfig
-
-    return CompressionConfig(
-        variants=variants,
-        method=section.get("calibration_method", "minmax"),
-        calibration_samples=int(section.get("calibration_samples", 256)),
-        max_accuracy_drop=section.get("max_accuracy_drop"),
-        prune=PruneConfig(sparsity=float(section.get("prune_sparsity", 0.5))),
-        fine_tune_epochs=int(section.get("fine_tune_epochs", 10)),
-        seed=seed,
-    )
-
-
 class _Stopwatch:
     """`with clock("stage"):` adds the stage's wall-clock seconds to `timings`."""
 
@@ -360,79 +303,16 @@ class _Stopwatch:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def build_mobile_variants(model, data: Dataset, torch_artifact: Artifact, config: RunConfig,
-                          hooks: Hooks, pruned: Artifact | None = None
-                          ) -> tuple[list[Artifact], list[Measurement]]:
-    """`.tflite` fp32, full-integer int8 and dynamic-range int8, from the PyTorch module;
-    with `pruned` (the pruned ONNX variant, whose metadata names its saved module), also
-    pruned and pruned-int8 `.tflite` from that same pruned module.
-
-    Returns the artifacts and the rows already decided: one skipped row with the install
-    command when the mobile toolchain is missing, one failed row (naming every
-    unconvertible operator) when the model cannot be converted. The run goes on either way.
-    """
-    if config.targets is not None and "tflite" not in config.targets:
-        return [], []
-    from edgenn.exporters.tflite import export_available, export_tflite
-    from edgenn.quantize.tflite import quantize_tflite_dynamic, quantize_tflite_static
-
-    reason = export_available()
-    if reason:
-        return [], [Measurement(target="tflite", variant="–", status="skipped", reason=reason)]
-    model_dir = config.out / "model"
-    artifacts: list[Artifact] = []
-    pruned_module = pruned.metadata.get("torch_module") if pruned is not None else None
-    rows: list[Measurement] = []
-    with hooks.progress("tflite", 4 if pruned_module else 3) as advance:
-        try:
-            fp32 = export_tflite(model, data.x_val[:8], model_dir / "model.tflite",
-                                 parity_batches=[data.x_val[:64]], source=torch_artifact)
-        except EdgeNNError as exc:  # an unconvertible model: a failed row, the run goes on
-            return [], [Measurement(target="tflite", variant="fp32", status="failed",
-                                    reason=str(exc))]
-        artifacts.append(fp32)
-        advance(info="fp32")
-        steps = [
-            ("int8", lambda: [quantize_tflite_static(fp32, model_dir / "model.int8.tflite",
-                                                     data.x_train)]),
-            ("dynamic", lambda: [quantize_tflite_dynamic(fp32,
-                                                         model_dir / "model.dynamic.tflite")]),
-        ]
-        if pruned_module:
-            steps.append(("pruned", lambda: _pruned_tflite(pruned, Path(pruned_module), data,
-                                                           model_dir)))
-        for variant, make in steps:
-            try:
-                artifacts += make()
-            except EdgeNNError as exc:  # this variant fails; the others still run
-                rows.append(Measurement(target="tflite", variant=variant, status="failed",
-                                        reason=str(exc)))
-            advance(info=variant)
-    return artifacts, rows
-
-
-def _pruned_tflite(pruned: Artifact, module_path: Path, data: Dataset, model_dir: Path
-                   ) -> list[Artifact]:
-    """pruned and pruned-int8 `.tflite` from the pruned PyTorch module the ONNX came from."""
+def build_run_model(config: RunConfig, data: Dataset):
+    """The (seeded, untrained) model of the run; an unknown model or bad model file fails
+    here, before anything is written. A user's model file is imported once."""
     import torch
 
-    from edgenn.exporters.tflite import export_tflite
-    from edgenn.quantize.tflite import quantize_tflite_static
-
-    module = torch.load(module_path, map_location="cpu", weights_only=False)  # edgenn wrote it
-    source = Artifact(module_path, "torch", inputs=pruned.inputs,
-                      lineage=pruned.lineage[:-1], metadata={"variant": "pruned"})
-    fp32 = export_tflite(module, data.x_val[:8], model_dir / "model.pruned.tflite",
-                         parity_batches=[data.x_val[:64]], source=source)
-    int8 = quantize_tflite_static(fp32, model_dir / "model.pruned-int8.tflite", data.x_train)
-    return [replace(fp32, metadata={**fp32.metadata, "variant": "pruned"}),
-            replace(int8, metadata={**int8.metadata, "variant": "pruned-int8"})]
-
-
-def _check_model_builds(config: RunConfig, data: Dataset) -> None:
     from edgenn.zoo import build_model
 
-    build_model(config.model, data.sample_shape, data.num_classes, **config.model_options)
+    torch.manual_seed(config.seed)
+    return build_model(config.model, data.sample_shape, data.num_classes,
+                       **config.model_options)
 
 
 def _check_target_options(config: RunConfig) -> None:
@@ -442,20 +322,6 @@ def _check_target_options(config: RunConfig) -> None:
         raise BadInputError(f"--target-option for unknown target(s): {', '.join(unknown)}")
     for name in config.targets or TARGETS.names():
         create_target(name, **config.target_options.get(name, {}))
-
-
-def build_variants(model, data: Dataset, onnx_artifact: Artifact, config: RunConfig,
-                   hooks: Hooks) -> list[Artifact]:
-    """Compressed ONNX variants (int8, fp16, pruned) as the compression config asks."""
-    if config.compression is None or not config.compression.variants:
-        return []
-    from edgenn import compress
-
-    compression = replace(config.compression, threads=config.latency.threads,
-                          seed=config.seed)
-    with hooks.progress("compress", None) as advance:
-        return compress.build_variants(model, data, onnx_artifact, config.out / "model",
-                                       compression, progress=lambda msg: advance(info=msg))
 
 
 def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
@@ -496,10 +362,3 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
 def _ordered(rows: list[Measurement], config: RunConfig) -> list[Measurement]:
     order = {name: i for i, name in enumerate(config.targets or TARGETS.names())}
     return sorted(rows, key=lambda r: (order.get(r.target, len(order)), r.status != "ok"))
-
-
-def reference_row(report: Report) -> Measurement | None:
-    for row in report.rows:
-        if row.target == "pytorch" and row.status == "ok":
-            return row
-    return None

@@ -133,3 +133,59 @@ def _check(name: str, value: Any, spec: Field) -> list[str]:
     if spec.below is not None and isinstance(value, (int, float)) and value >= spec.below:
         return [f"'{name}' = {value!r} must be < {spec.below:g}"]
     return []
+
+
+# ---------------------------------------------------------------------------------------
+# Recipe → pipeline configuration
+# ---------------------------------------------------------------------------------------
+
+
+def run_config_from_recipe(recipe: dict[str, dict[str, Any]], out: str | Path):
+    """The pipeline's RunConfig from a validated recipe.
+
+    Training settings: TrainConfig's defaults < the model's own `train_defaults` < the
+    recipe's [train] table (< command-line options, applied to the recipe before this).
+    """
+    from edgenn.harness import LatencySettings
+    from edgenn.pipeline import RunConfig
+    from edgenn.zoo.info import default_train_config
+
+    model, data, train = recipe.get("model", {}), recipe.get("data", {}), recipe.get("train", {})
+    latency = recipe.get("latency", {})
+    targets = recipe.get("targets", {})
+    seed = int(train.get("seed", 0))
+    run_targets = targets.get("run", "all")
+    if isinstance(run_targets, str) and run_targets != "all":
+        run_targets = [run_targets]  # `run = "cpu"` means the one target
+    source = data.get("source", "digits")
+    return RunConfig(
+        out=Path(out), model=model.get("name", "cnn"), model_options=model.get("options", {}),
+        data=None if source == "digits" else source,
+        train=default_train_config(model.get("name", "cnn"), **train),
+        targets=None if run_targets == "all" else tuple(run_targets),
+        target_options=dict(targets.get("options", {})),
+        latency=LatencySettings(warmup=latency.get("warmup", 20), runs=latency.get("runs", 200),
+                                batch_size=latency.get("batch", 1),
+                                threads=latency.get("threads", 2)),
+        isolate=bool(latency.get("isolate", True)), seed=seed,
+        compression=compression_from_recipe(recipe.get("compression", {}), seed),
+    )
+
+
+def compression_from_recipe(section: dict[str, Any], seed: int) -> Any:
+    """The CompressionConfig a recipe's [compression] table asks for (None: no variants)."""
+    variants = tuple(section.get("variants", ()))
+    if not variants and section.get("max_accuracy_drop") is None:
+        return None
+    from edgenn.compress import CompressionConfig
+    from edgenn.quantize.prune import PruneConfig
+
+    return CompressionConfig(
+        variants=variants,
+        method=section.get("calibration_method", "minmax"),
+        calibration_samples=int(section.get("calibration_samples", 256)),
+        max_accuracy_drop=section.get("max_accuracy_drop"),
+        prune=PruneConfig(sparsity=float(section.get("prune_sparsity", 0.5))),
+        fine_tune_epochs=int(section.get("fine_tune_epochs", 10)),
+        seed=seed,
+    )

@@ -61,15 +61,16 @@ def write_manifest(path: Path, artifacts: Sequence[Artifact], env: dict[str, Any
         if artifact.path in seen or not artifact.path.exists():
             continue
         seen.add(artifact.path)
+        files = [{"path": _relative(p, root), "bytes": p.stat().st_size, "sha256": sha256_of(p)}
+                 for p in artifact.files() if p.exists()]  # files[0] is artifact.path
         entries.append({
-            "path": _relative(artifact.path, root),
+            "path": files[0]["path"],
             "format": artifact.format,
             "variant": artifact.variant,
             "lineage": list(artifact.lineage),
-            "bytes": artifact.size_bytes(),
-            "sha256": sha256_of(artifact.path),
-            "files": [{"path": _relative(p, root), "bytes": p.stat().st_size,
-                       "sha256": sha256_of(p)} for p in artifact.files() if p.exists()],
+            "bytes": sum(f["bytes"] for f in files),
+            "sha256": files[0]["sha256"],
+            "files": files,
         })
     payload = {"environment": env, "artifacts": entries}
     return write_text_atomic(path, json.dumps(jsonable(payload), indent=2))

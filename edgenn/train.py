@@ -10,7 +10,7 @@ import copy
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -388,7 +388,3 @@ def load_checkpoint(path: str | Path):
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model, config, payload.get("extra", {})
-
-
-def with_seed(config: TrainConfig, seed: int) -> TrainConfig:
-    return replace(config, seed=seed)

@@ -8,8 +8,7 @@ import pytest
 
 from edgenn.cli import main
 from edgenn.core import BadInputError
-from edgenn.pipeline import run_config_from_recipe
-from edgenn.recipe import default_text, load_recipe, parse
+from edgenn.recipe import default_text, load_recipe, parse, run_config_from_recipe
 
 
 def test_default_recipe_is_valid_and_builds_the_default_run(tmp_path):

@@ -97,13 +97,12 @@ def recipe_with_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]
 
 
 def execute(args: argparse.Namespace, ui) -> int:
+    from edgenn.pipeline import run
+    from edgenn.recipe import run_config_from_recipe
 
-    from edgenn.pipeline import run, run_config_from_recipe
-
-    recipe = recipe_with_overrides(args)
-    config = run_config_from_recipe(recipe, out=args.out)
-    report = run(config, make_hooks(ui), finish=lambda r: _show(ui, r, config, args.json))
-    del report
+    config = run_config_from_recipe(recipe_with_overrides(args), out=args.out)
+    # The report is shown once written, even when the accuracy budget then exits 3.
+    run(config, make_hooks(ui), finish=lambda report: _show(ui, report, config, args.json))
     return 0
 
 
