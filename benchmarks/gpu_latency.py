@@ -49,8 +49,8 @@ def main() -> int:
     import torch
 
     from edgenn.exporters.onnx import export_onnx
+    from edgenn.frontend.zoo import build_model
     from edgenn.quantize.fp16 import Fp16Config, convert_fp16
-    from edgenn.zoo import build_model
 
     sys.path.insert(0, str(Path(__file__).parent))
     from mobile_latency import mobilenet_v2  # the same MobileNetV2-style net as there

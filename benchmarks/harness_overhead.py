@@ -29,11 +29,11 @@ def main() -> None:
 
     import torch
 
-    from edgenn.data import load_digits, save_npz
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.harness import Job, LatencySettings, measure
+    from edgenn.frontend.data import load_digits, save_npz
+    from edgenn.frontend.zoo import build_model
+    from edgenn.run.harness import Job, LatencySettings, measure
     from edgenn.targets.cpu import CpuTarget, open_session
-    from edgenn.zoo import build_model
 
     torch.manual_seed(0)
     data = load_digits()

@@ -33,7 +33,7 @@ def main() -> None:
     import onnxruntime as ort
     import torch
 
-    from edgenn.data import load_digits
+    from edgenn.frontend.data import load_digits
     from edgenn.targets.snn.brian2_sim import simulate_brian2, sparse_connectivity
     from edgenn.targets.snn.coding import Coding, prepare_drive
     from edgenn.targets.snn.convert import convert_onnx
@@ -88,8 +88,8 @@ def _train_digits_cnn(data, path: Path) -> Path:
     import torch
 
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(0)
     model = build_model("cnn", (1, 8, 8), 10)

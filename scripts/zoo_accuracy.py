@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 
 from edgenn.core import atomic_path
-from edgenn.data import load_digits
-from edgenn.train import evaluate, train
-from edgenn.zoo import MODELS, build_model
-from edgenn.zoo.info import default_train_config, describe
-from edgenn.zoo.tasks import BINARY_OUTPUTS, binary_task
+from edgenn.frontend.data import load_digits
+from edgenn.frontend.train import evaluate, train
+from edgenn.frontend.zoo import MODELS, build_model
+from edgenn.frontend.zoo.info import default_train_config, describe
+from edgenn.frontend.zoo.tasks import BINARY_OUTPUTS, binary_task
 
 
 def accuracy(model, data) -> float:

@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 @pytest.fixture(scope="session")
 def digits():
-    from edgenn.data import load_digits
+    from edgenn.frontend.data import load_digits
 
     return load_digits()
 
@@ -23,8 +23,8 @@ def digits():
 @pytest.fixture(scope="session")
 def trained_cnn(digits):
     """The default CNN trained briefly (accuracy well above 0.9) and its checkpoint."""
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
 
     model = build_model("cnn", digits.sample_shape, digits.num_classes)
     train(model, digits, TrainConfig(epochs=8, seed=0))
@@ -36,7 +36,7 @@ def cnn_artifacts(tmp_path_factory, trained_cnn, digits):
     """[torch checkpoint artifact, fp32 ONNX artifact] of the trained CNN."""
     from edgenn.core import Artifact, TensorSpec
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.train import ModelConfig, save_checkpoint
+    from edgenn.frontend.train import ModelConfig, save_checkpoint
 
     root = tmp_path_factory.mktemp("cnn")
     config = ModelConfig("cnn", digits.sample_shape, digits.num_classes)
@@ -51,7 +51,7 @@ def cnn_artifacts(tmp_path_factory, trained_cnn, digits):
 
 @pytest.fixture(scope="session")
 def reference_logits(trained_cnn, digits) -> np.ndarray:
-    from edgenn.train import predict
+    from edgenn.frontend.train import predict
 
     return predict(trained_cnn, digits.x_test)
 
@@ -75,7 +75,7 @@ def cnn_snn_artifacts(cnn_artifacts, digits, tmp_path_factory):
     """The CNN's artifacts with the calibration data the spiking converter normalises on."""
     from dataclasses import replace
 
-    from edgenn.data import save_npz
+    from edgenn.frontend.data import save_npz
 
     path = save_npz(tmp_path_factory.mktemp("snn-calibration") / "calibration.npz",
                     digits.x_train, digits.y_train)

@@ -65,7 +65,7 @@ def test_help_teaches_every_command():
 
 
 def test_targets_lists_every_registered_target(capsys):
-    from edgenn.registry import TARGETS
+    from edgenn.core.registry import TARGETS
 
     assert main(["targets", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)

@@ -107,7 +107,7 @@ def test_ctrl_c_exits_130_and_leaves_only_complete_files(tmp_path):
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
     checkpoint = out / "model" / "checkpoint.pt"
     if checkpoint.exists():  # whatever was written is whole
-        from edgenn.train import load_checkpoint
+        from edgenn.frontend.train import load_checkpoint
 
         load_checkpoint(checkpoint)
 
@@ -125,7 +125,7 @@ def test_every_help_page_teaches_with_an_example(argv):
 @pytest.fixture(scope="module")
 def small_onnx(tmp_path_factory):
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.zoo import build_model
+    from edgenn.frontend.zoo import build_model
 
     path = tmp_path_factory.mktemp("small") / "model.onnx"
     model = build_model("cnn", (1, 8, 8), 10).eval()

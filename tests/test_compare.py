@@ -7,9 +7,9 @@ import json
 import pytest
 
 from edgenn.cli import main
-from edgenn.compare import CompareThresholds, Presence, compare_reports
 from edgenn.core import BadInputError
-from edgenn.results import Measurement, Report
+from edgenn.core.results import Measurement, Report
+from edgenn.report.compare import CompareThresholds, Presence, compare_reports
 
 
 def _row(target="cpu", variant="fp32", accuracy=0.98, p50=1.0, size=1000, agree=1.0,

@@ -19,9 +19,9 @@ def sensitive(tmp_path_factory):
     import torch
     from torch import nn
 
-    from edgenn.data import load_digits
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.train import TrainConfig, train
+    from edgenn.frontend.data import load_digits
+    from edgenn.frontend.train import TrainConfig, train
 
     data = load_digits()
     every = np.concatenate([data.x_train, data.x_val, data.x_test]).reshape(-1, 64)
@@ -54,7 +54,7 @@ def test_sensitivity_ranks_the_broken_layer_first(sensitive):
 
 
 def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensitive, tmp_path):
-    from edgenn.compress import (
+    from edgenn.run.compress import (
         CompressionConfig,
         Evaluator,
         calibration_set,
@@ -81,7 +81,7 @@ def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensit
 
 
 def test_budget_that_cannot_be_met_raises_exit_code_3(sensitive, tmp_path):
-    from edgenn.compress import (
+    from edgenn.run.compress import (
         CompressionConfig,
         Evaluator,
         calibration_set,
@@ -104,11 +104,11 @@ def test_budget_that_cannot_be_met_raises_exit_code_3(sensitive, tmp_path):
 def test_build_variants_on_digits(tmp_path):
     import torch
 
-    from edgenn.compress import CompressionConfig, build_variants
-    from edgenn.data import load_digits
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.data import load_digits
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
+    from edgenn.run.compress import CompressionConfig, build_variants
 
     torch.manual_seed(0)
     data = load_digits()

@@ -16,7 +16,7 @@ from edgenn.core import (
     atomic_path,
     write_text_atomic,
 )
-from edgenn.results import Measurement, Report
+from edgenn.core.results import Measurement, Report
 
 
 def _artifact(tmp_path: Path) -> Artifact:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgenn.data import save_npz
-from edgenn.harness import Job, LatencySettings, agreement, latency_stats, measure, measure_all
+from edgenn.frontend.data import save_npz
+from edgenn.run.harness import Job, LatencySettings, agreement, latency_stats, measure, measure_all
 
 
 def test_latency_stats_percentiles_and_median_interval():

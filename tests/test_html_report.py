@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 
 from edgenn.core import BadInputError
-from edgenn.html_report import write_html
-from edgenn.plots import (
+from edgenn.core.results import Measurement, Report
+from edgenn.report.html import write_html
+from edgenn.report.plots import (
     accuracy_by_timesteps,
-    confusion_matrix,
     find_confusion_matrix,
     pareto_front,
     report_plots,
     spike_counts_by_layer,
 )
-from edgenn.results import Measurement, Report
+from edgenn.run.scoring import confusion_matrix
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

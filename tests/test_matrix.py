@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 from edgenn.core import Artifact, EdgeNNError, RunOptions, TensorSpec, predicted_classes
-from edgenn.registry import TARGETS, create_target
-from edgenn.zoo import MODELS
+from edgenn.core.registry import TARGETS, create_target
+from edgenn.frontend.zoo import MODELS
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +98,11 @@ def model_artifacts(tmp_path_factory, digits):
 
 
 def _build(model_name: str, root: Path, digits) -> dict:
-    from edgenn.data import save_npz
     from edgenn.exporters.onnx import export_onnx
+    from edgenn.frontend.data import save_npz
+    from edgenn.frontend.train import ModelConfig, predict, save_checkpoint, train
+    from edgenn.frontend.zoo import build_model
+    from edgenn.frontend.zoo.info import default_train_config
     from edgenn.quantize.fp16 import Fp16Config, convert_fp16
     from edgenn.quantize.onnx_int8 import (
         DynamicConfig,
@@ -107,9 +110,6 @@ def _build(model_name: str, root: Path, digits) -> dict:
         quantize_dynamic,
         quantize_static,
     )
-    from edgenn.train import ModelConfig, predict, save_checkpoint, train
-    from edgenn.zoo import build_model
-    from edgenn.zoo.info import default_train_config
 
     model = build_model(model_name, digits.sample_shape, digits.num_classes)
     defaults = default_train_config(model_name)

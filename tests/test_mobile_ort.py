@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edgenn.core import Artifact, BadInputError, RunOptions
-from edgenn.registry import create_target
+from edgenn.core.registry import create_target
 from edgenn.targets.ort_mobile import OrtMobileTarget, required_operators
 
 
@@ -24,9 +24,9 @@ def onnx_models(tmp_path_factory):
         quantize_static,
     )
 
-    from edgenn.data import load_digits
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.zoo import build_model
+    from edgenn.frontend.data import load_digits
+    from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(0)
     data = load_digits()

@@ -23,6 +23,7 @@ from edgenn.core import (
     TargetUnavailableError,
     UnsupportedOperatorError,
 )
+from edgenn.core.registry import create_target
 from edgenn.exporters.tflite import (
     TfliteExportConfig,
     export_available,
@@ -36,7 +37,6 @@ from edgenn.quantize.tflite import (
     quantize_tflite_dynamic,
     quantize_tflite_static,
 )
-from edgenn.registry import create_target
 from edgenn.targets.tflite import TfliteRunner, TfliteTarget
 
 pytest.importorskip("litert_torch")
@@ -49,15 +49,15 @@ FALLBACK_ENV = "EDGENN_TFLITE_RUNTIME_PYTHON"
 
 @pytest.fixture(scope="session")
 def digits():
-    from edgenn.data import load_digits
+    from edgenn.frontend.data import load_digits
 
     return load_digits()
 
 
 @pytest.fixture(scope="session")
 def trained(digits):
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(0)
     model = build_model("cnn", digits.sample_shape, digits.num_classes)

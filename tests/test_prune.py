@@ -12,9 +12,9 @@ from edgenn.core import BadInputError
 def trained():
     import torch
 
-    from edgenn.data import load_digits
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.data import load_digits
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(0)
     data = load_digits()
@@ -24,13 +24,13 @@ def trained():
 
 
 def _test_accuracy(model, data) -> float:
-    from edgenn.train import predict
+    from edgenn.frontend.train import predict
 
     return float(np.mean(predict(model, data.x_test).argmax(1) == data.y_test))
 
 
 def _fine_tune(data):
-    from edgenn.train import TrainConfig, train
+    from edgenn.frontend.train import TrainConfig, train
 
     return lambda module: train(module, data, TrainConfig(epochs=10, lr=1e-3))
 
@@ -73,8 +73,8 @@ def test_unstructured_reaches_target_sparsity_and_keeps_it_through_fine_tune(tra
 def test_mac_count_of_the_digits_cnn():
     import torch
 
+    from edgenn.frontend.zoo import build_model
     from edgenn.quantize.prune import count_model
-    from edgenn.zoo import build_model
 
     counts = count_model(build_model("cnn", (1, 8, 8), 10), torch.zeros(1, 1, 8, 8))
     # conv 1→16 3×3 and 16→32 3×3 on 8×8, Linear 512→64, Linear 64→10

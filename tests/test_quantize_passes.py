@@ -13,10 +13,10 @@ def digits_onnx(tmp_path_factory):
     """The default CNN trained as `edgenn run` does (15 epochs) and its fp32 ONNX."""
     import torch
 
-    from edgenn.data import load_digits
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.data import load_digits
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(0)
     data = load_digits()

@@ -8,7 +8,7 @@ import pytest
 
 from edgenn.cli import main
 from edgenn.core import BadInputError
-from edgenn.recipe import default_text, load_recipe, parse, run_config_from_recipe
+from edgenn.run.recipe import default_text, load_recipe, parse, run_config_from_recipe
 
 
 def test_default_recipe_is_valid_and_builds_the_default_run(tmp_path):

@@ -35,10 +35,10 @@ def snn(tmp_path_factory) -> Digits:
     import onnxruntime as ort
     import torch
 
-    from edgenn.data import load_digits, save_npz
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.train import TrainConfig, train
-    from edgenn.zoo import build_model
+    from edgenn.frontend.data import load_digits, save_npz
+    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.zoo import build_model
 
     folder = tmp_path_factory.mktemp("snn-digits")
     data = load_digits()
@@ -157,7 +157,7 @@ def _compiled(target, snn: Digits, tmp: Path | None = None) -> Artifact:
 
 @pytest.mark.parametrize("name", ["snn-fast", "snn-brian2"])
 def test_registered_targets_compile_load_and_run(snn, tmp_path, name):
-    from edgenn.registry import create_target
+    from edgenn.core.registry import create_target
 
     target = create_target(name, timesteps=8)
     if target.available():

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from edgenn.core import RunOptions
-from edgenn.harness import agreement
-from edgenn.registry import TARGETS, create_target
+from edgenn.core.registry import TARGETS, create_target
+from edgenn.run.harness import agreement
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgenn.core import BadInputError
-from edgenn.train import (
+from edgenn.frontend.train import (
     Init,
     Loss,
     ModelConfig,
@@ -21,8 +21,8 @@ from edgenn.train import (
     save_checkpoint,
     train,
 )
-from edgenn.zoo import build_model
-from edgenn.zoo.tasks import BINARY_OUTPUTS, binary_task
+from edgenn.frontend.zoo import build_model
+from edgenn.frontend.zoo.tasks import BINARY_OUTPUTS, binary_task
 
 
 def fast(**fields) -> TrainConfig:
@@ -139,7 +139,7 @@ def test_gradient_clipping_bounds_each_step(clip, digits):
 
 
 def test_random_shift_moves_images_by_at_most_the_limit():
-    from edgenn.train import _random_shift
+    from edgenn.frontend.train import _random_shift
 
     images = torch.zeros(200, 1, 8, 8)
     images[:, 0, 4, 4] = 1.0

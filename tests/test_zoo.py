@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from edgenn.core import BadInputError
-from edgenn.zoo import MODELS, build_model
-from edgenn.zoo.info import count_macs, count_parameters, default_train_config, describe
+from edgenn.frontend.zoo import MODELS, build_model
+from edgenn.frontend.zoo.info import count_macs, count_parameters, default_train_config, describe
 
 NAMES = MODELS.names()
 # Whether the model takes flat (N, F) vectors; image models refuse them with a clear error.
@@ -109,7 +109,7 @@ def test_exports_other_shapes(name, shape, tmp_path):
 def test_sequence_models_read_an_image_row_by_row():
     """An LSTM built for 1×8×8 images equals the same LSTM fed the 8 rows as a sequence,
     and a multi-channel image's step t holds every channel's row t side by side."""
-    from edgenn.zoo.layers import ToSequence
+    from edgenn.frontend.zoo.layers import ToSequence
 
     torch.manual_seed(0)
     images = build_model("lstm", (1, 8, 8), 10).eval()
@@ -211,7 +211,7 @@ def user_file(tmp_path):
 
 
 def test_user_factory_builds_trains_and_round_trips_a_checkpoint(user_file, tmp_path, digits):
-    from edgenn.train import (
+    from edgenn.frontend.train import (
         ModelConfig,
         TrainConfig,
         load_checkpoint,
@@ -273,7 +273,7 @@ def test_run_with_a_user_model_and_user_data(user_file, tmp_path, digits, capsys
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_every_model_reaches_090_on_digits_with_its_defaults(name, digits):
-    from edgenn.train import evaluate, train
+    from edgenn.frontend.train import evaluate, train
 
     model = build_model(name, digits.sample_shape, digits.num_classes)
     train(model, digits, default_train_config(name, threads=1))

@@ -14,6 +14,7 @@ import numpy as np
 from edgenn.core import BadInputError
 
 from .ir import INPUT, SpikingNetwork, to_grid
+from .projection import apply_projection
 
 
 class Coding(str, Enum):
@@ -39,8 +40,6 @@ class Drive:
 def prepare_drive(network: SpikingNetwork, x: np.ndarray, timesteps: int,
                   coding: Coding = Coding.CONSTANT, seed: int = 0) -> Drive:
     """Constant currents (bias, plus W·x under constant coding) and Poisson spikes."""
-    from .fast import apply_projection
-
     if timesteps < 1:
         raise BadInputError(f"timesteps must be ≥ 1, got {timesteps}")
     x = np.asarray(x)

@@ -24,6 +24,7 @@ import numpy as np
 from edgenn.core import BadInputError, ToleranceExceededError
 
 from .ir import DEFAULT_GRID_BITS, INPUT, Population, Projection, SpikingNetwork, to_grid
+from .projection import apply_projection
 from .trace import LinearOp, trace_graph
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ def _projection(source: int, ops: list[LinearOp], source_shape) -> Projection:
 
 def ann_forward(network: SpikingNetwork, x: np.ndarray) -> list[np.ndarray]:
     """Activations of every population of the (un-normalised) ANN view; last: logits."""
-    from .fast import apply_projection
-
     acts: list[np.ndarray] = []
     source = np.asarray(x, dtype=np.float64).reshape(len(x), -1) / network.input_scale
     last = len(network.populations) - 1

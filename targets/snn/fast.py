@@ -12,34 +12,10 @@ import numpy as np
 
 from .coding import Drive, SimulationResult
 from .ir import INPUT, Projection, SpikingNetwork
+from .projection import apply_projection as apply_projection  # re-export: it lived here
+from .projection import torch_projection
 
 log = logging.getLogger(__name__)
-
-
-def _torch_projection(projection: Projection, source, source_shape):
-    """W · source for a (N, n_pre) float64 torch tensor → (N, n_post)."""
-    import torch
-    import torch.nn.functional as F
-
-    if projection.kind == "dense":
-        return source @ torch.from_numpy(projection.weight).T
-    top, left, bottom, right = projection.pads
-    images = source.reshape(source.shape[0], *source_shape)
-    padding: tuple[int, int] = (top, left)
-    if (top, left) != (bottom, right):  # asymmetric: pad explicitly
-        images, padding = F.pad(images, (left, right, top, bottom)), (0, 0)
-    out = F.conv2d(images, torch.from_numpy(projection.weight), stride=projection.stride,
-                   padding=padding, groups=projection.groups)
-    return out.reshape(source.shape[0], -1)
-
-
-def apply_projection(projection: Projection, source: np.ndarray,
-                     source_shape: tuple[int, ...]) -> np.ndarray:
-    """W · source on numpy arrays (N, n_pre) → (N, n_post), float64."""
-    import torch
-
-    tensor = torch.from_numpy(np.ascontiguousarray(source, dtype=np.float64))
-    return _torch_projection(projection, tensor, source_shape).numpy()
 
 
 def exact_in_float32(projection: Projection, grid_bits: int) -> bool:
@@ -125,7 +101,7 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
                         source = fired_block[projection.source]
                     if source.dtype != dtypes[index][k]:
                         source = source.to(dtypes[index][k])
-                    product = _torch_projection(projection, source,
+                    product = torch_projection(projection, source,
                                                 network.source_shape(projection.source))
                     product = product.reshape(block, n, population.size).to(vp.dtype)
                     if inputs is None:

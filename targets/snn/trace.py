@@ -4,12 +4,16 @@ Tensors of the ONNX graph are tracked as one of: a constant, a population's outp
 (the input, or a ReLU), or an affine function of populations (Σ linear chain(source) +
 constant). A ReLU closes an affine function into a new population; the graph output
 closes the last one. `convert.py` turns the chains into projections and normalises.
+
+Each ONNX operator type maps to one handler in `HANDLERS` (node → value of its output);
+`SUPPORTED` is that table's keys, so what `check_supported` accepts is what is handled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +21,6 @@ from edgenn.core import BadInputError, UnsupportedOperatorError
 
 from .ir import INPUT, Projection
 
-SUPPORTED = {"Conv", "Gemm", "MatMul", "Relu", "AveragePool", "GlobalAveragePool", "Flatten",
-             "Reshape", "Add", "BatchNormalization", "Identity", "Dropout", "Constant"}
 FINAL_ONLY = {"Softmax", "LogSoftmax"}  # monotone: harmless as the very last node only
 
 
@@ -84,6 +86,222 @@ def _attrs(node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _close(state: _State, name: str, value) -> PopRef:
+    """Turn an affine value into a new population (the ReLU, or the output layer)."""
+    affine = _as_affine(value)
+    state.populations.append((name, affine.shape, affine.constant.reshape(-1), affine.terms))
+    return PopRef(len(state.populations) - 1, affine.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# Operator handlers: (state, node, args, attrs) → the value of the node's output tensor
+# ---------------------------------------------------------------------------------------
+
+Handler = Callable[[_State, Any, list, dict], Any]
+# a linear node: (node, per-sample input shape, constant inputs, attrs) →
+# (LinearOp, bias_fn(constant) → constant, out_shape)
+LinearRule = Callable[[Any, tuple[int, ...], list, dict],
+                      tuple[LinearOp, Callable[[np.ndarray], np.ndarray], tuple[int, ...]]]
+
+
+def _constant(state: _State, node, args: list, attrs: dict) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(attrs["value"])
+
+
+def _identity(state: _State, node, args: list, attrs: dict):
+    """Identity, Dropout (inference), and the FINAL_ONLY ops: the input passes through."""
+    return args[0]
+
+
+def _relu(state: _State, node, args: list, attrs: dict) -> PopRef:
+    return args[0] if isinstance(args[0], PopRef) else _close(state, node.output[0], args[0])
+
+
+def _add(state: _State, node, args: list, attrs: dict) -> Affine:
+    a, b = args
+    if isinstance(a, np.ndarray):
+        a, b = b, a
+    left = _as_affine(a)
+    if isinstance(b, np.ndarray):
+        constant = left.constant + b.reshape(b.shape[1:] if b.ndim > len(left.shape)
+                                             else b.shape)
+        return Affine(left.shape, left.terms, constant)
+    right = _as_affine(b)
+    if right.shape != left.shape:
+        raise UnsupportedOperatorError("snn", [f"Add ({node.name}) with broadcasting"])
+    return Affine(left.shape, left.terms + right.terms, left.constant + right.constant)
+
+
+def _unsupported(state: _State, node, args: list, attrs: dict):
+    """The fallback for an operator with no handler."""
+    raise UnsupportedOperatorError("snn", [f"{node.op_type} ({node.name})"])
+
+
+def _linear(rule: LinearRule) -> Handler:
+    """The handler of a linear node: `rule` on a layer input, appended to its chains."""
+    def handler(state: _State, node, args: list, attrs: dict) -> Affine:
+        x = args[0]
+        if isinstance(x, np.ndarray) or x is None:
+            raise UnsupportedOperatorError("snn", [f"{node.op_type} ({node.name}) on a "
+                                                   "constant"])
+        consts = [None] + [a if isinstance(a, np.ndarray) else None for a in args[1:]]
+        linear, bias_fn, shape = rule(node, x.shape, consts, attrs)
+        return _as_affine(x).then(linear, bias_fn, shape)
+    return handler
+
+
+def _conv(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    import torch
+    import torch.nn.functional as F
+
+    weight = consts[1].astype(np.float64)
+    bias = consts[2].astype(np.float64) if len(consts) > 2 and consts[2] is not None \
+        else np.zeros(weight.shape[0])
+    if weight.ndim != 4 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) other than 2-D "
+                                               "with explicit pads"])
+    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+        raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) with dilation"])
+    stride = tuple(attrs.get("strides", [1, 1]))
+    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    groups = int(attrs.get("group", 1))
+    w = torch.from_numpy(weight)
+
+    def apply(t, w=w):
+        return F.conv2d(F.pad(t, (left, right, top, bottom)), w, stride=stride, groups=groups)
+    out_shape = tuple(apply(torch.zeros(1, *shape, dtype=torch.float64)).shape[1:])
+    projection = Projection(INPUT, "conv", weight, stride, (top, left, bottom, right), groups)
+    return (LinearOp("conv", apply, projection),
+            lambda c: _torch_apply(LinearOp("", apply), c) + bias[:, None, None], out_shape)
+
+
+def _gemm(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    """Gemm and MatMul (a constant right-hand side) on a flat layer."""
+    import torch
+
+    op = node.op_type
+    if len(shape) != 1:
+        raise UnsupportedOperatorError("snn", [f"{op} ({node.name}) on a tensor of "
+                                               f"per-sample shape {shape}"])
+    matrix = consts[1].astype(np.float64)
+    bias = np.zeros(0)
+    if op == "Gemm":
+        if attrs.get("transA", 0):
+            raise UnsupportedOperatorError("snn", [f"Gemm ({node.name}) with transA"])
+        if attrs.get("transB", 0):
+            matrix = matrix.T
+        matrix = matrix * float(attrs.get("alpha", 1.0))
+        if len(consts) > 2 and consts[2] is not None:
+            bias = consts[2].astype(np.float64) * float(attrs.get("beta", 1.0))
+    out_features = matrix.shape[1]
+    if bias.size == 0:
+        bias = np.zeros(out_features)
+    m = torch.from_numpy(matrix)
+    linear = LinearOp("matmul", lambda t, m=m: t @ m)
+    return linear, lambda c: c @ matrix + bias, (out_features,)
+
+
+def _batchnorm(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    import torch
+
+    gamma, beta, mean, var = (c.astype(np.float64) for c in consts[1:5])
+    scale = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+    shift = beta - mean * scale
+    extra = (1,) * (len(shape) - 1)
+    s = torch.from_numpy(scale.reshape(-1, *extra))
+    return (LinearOp("scale", lambda t, s=s: t * s, scale=scale),
+            lambda c: c * scale.reshape(-1, *extra) + shift.reshape(-1, *extra), shape)
+
+
+def _pool(apply: Callable, shape: tuple[int, ...]):
+    """An average pooling `apply` as a linear op, with its output shape."""
+    import torch
+
+    out_shape = tuple(apply(torch.zeros(1, *shape, dtype=torch.float64)).shape[1:])
+    pool = LinearOp("pool", apply)
+    return pool, lambda c: _torch_apply(pool, c), out_shape
+
+
+def _global_average_pool(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    def apply(t):
+        return t.mean(dim=(2, 3), keepdim=True)
+    return _pool(apply, shape)
+
+
+def _average_pool(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    import torch
+    import torch.nn.functional as F
+
+    if attrs.get("ceil_mode", 0) or len(attrs["kernel_shape"]) != 2:
+        raise UnsupportedOperatorError("snn", [f"AveragePool ({node.name}) with "
+                                               "ceil_mode or not 2-D"])
+    kernel = tuple(attrs["kernel_shape"])
+    stride = tuple(attrs.get("strides", kernel))
+    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    include = bool(attrs.get("count_include_pad", 0))
+
+    def apply(t):
+        if include or not any((top, left, bottom, right)):
+            return F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
+        ones = torch.ones_like(t[:1])
+        sums = F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
+        count = F.avg_pool2d(F.pad(ones, (left, right, top, bottom)), kernel, stride)
+        return sums / count
+    return _pool(apply, shape)
+
+
+def _reshape_to(out_shape: tuple[int, ...]):
+    """A reshape of every sample to `out_shape` as a linear op."""
+    return (LinearOp("reshape", lambda t: t.reshape(t.shape[0], *out_shape)),
+            lambda c: c.reshape(out_shape), out_shape)
+
+
+def _flatten(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    if int(attrs.get("axis", 1)) != 1:
+        raise UnsupportedOperatorError("snn", [f"Flatten ({node.name}) with axis ≠ 1"])
+    return _reshape_to((int(np.prod(shape)),))
+
+
+def _reshape(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    size = int(np.prod(shape))
+    target = [int(d) for d in consts[1]]
+    rest = [shape[i] if d == 0 and i < len(shape) else d for i, d in enumerate(target[1:])]
+    if -1 in rest:
+        known = int(np.prod([d for d in rest if d != -1]))
+        rest = [size // known if d == -1 else d for d in rest]
+    if int(np.prod(rest)) != size:
+        raise UnsupportedOperatorError("snn", [f"Reshape ({node.name}) across the "
+                                               "batch dimension"])
+    return _reshape_to(tuple(rest))
+
+
+HANDLERS: dict[str, Handler] = {
+    "Constant": _constant,
+    "Identity": _identity,
+    "Dropout": _identity,
+    "Relu": _relu,
+    "Add": _add,
+    "Conv": _linear(_conv),
+    "Gemm": _linear(_gemm),
+    "MatMul": _linear(_gemm),
+    "BatchNormalization": _linear(_batchnorm),
+    "AveragePool": _linear(_average_pool),
+    "GlobalAveragePool": _linear(_global_average_pool),
+    "Flatten": _linear(_flatten),
+    "Reshape": _linear(_reshape),
+}
+SUPPORTED = frozenset(HANDLERS)
+
+
+def handler_for(op_type: str) -> Handler:
+    """The handler of an operator type; FINAL_ONLY ops pass through, unknown ones raise."""
+    if op_type in FINAL_ONLY:
+        return _identity
+    return HANDLERS.get(op_type, _unsupported)
+
+
 def check_supported(model) -> None:
     """Raise one UnsupportedOperatorError listing every node the converter cannot take."""
     outputs = {o.name for o in model.graph.output}
@@ -100,115 +318,6 @@ def check_supported(model) -> None:
             "snn conversion", bad,
             "a spiking network takes Conv/Gemm/MatMul, ReLU, average pooling, Flatten/"
             "Reshape, Add and BatchNormalization; replace max pooling by average pooling")
-
-
-def _node_op(node, inputs, consts, attrs):
-    """(LinearOp, bias_fn(constant) → constant, out_shape) for one linear node."""
-    import torch
-    import torch.nn.functional as F
-
-    x = inputs[0]
-    shape = x.shape
-    op = node.op_type
-    if op == "Conv":
-        weight = consts[1].astype(np.float64)
-        bias = consts[2].astype(np.float64) if len(consts) > 2 and consts[2] is not None \
-            else np.zeros(weight.shape[0])
-        if weight.ndim != 4 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) other than 2-D "
-                                                   "with explicit pads"])
-        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) with dilation"])
-        stride = tuple(attrs.get("strides", [1, 1]))
-        top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
-        groups = int(attrs.get("group", 1))
-        w = torch.from_numpy(weight)
-
-        def apply(t, w=w):
-            return F.conv2d(F.pad(t, (left, right, top, bottom)), w, stride=stride,
-                            groups=groups)
-        out_shape = tuple(apply(torch.zeros(1, *shape, dtype=torch.float64)).shape[1:])
-        projection = Projection(INPUT, "conv", weight, stride, (top, left, bottom, right), groups)
-        return (LinearOp("conv", apply, projection),
-                lambda c: _torch_apply(LinearOp("", apply), c) + bias[:, None, None], out_shape)
-    if op in ("Gemm", "MatMul"):
-        if len(shape) != 1:
-            raise UnsupportedOperatorError("snn", [f"{op} ({node.name}) on a tensor of "
-                                                   f"per-sample shape {shape}"])
-        matrix = consts[1].astype(np.float64)
-        bias = np.zeros(0)
-        if op == "Gemm":
-            if attrs.get("transA", 0):
-                raise UnsupportedOperatorError("snn", [f"Gemm ({node.name}) with transA"])
-            if attrs.get("transB", 0):
-                matrix = matrix.T
-            matrix = matrix * float(attrs.get("alpha", 1.0))
-            if len(consts) > 2 and consts[2] is not None:
-                bias = consts[2].astype(np.float64) * float(attrs.get("beta", 1.0))
-        out_features = matrix.shape[1]
-        if bias.size == 0:
-            bias = np.zeros(out_features)
-        m = torch.from_numpy(matrix)
-        linear = LinearOp("matmul", lambda t, m=m: t @ m)
-        return linear, lambda c: c @ matrix + bias, (out_features,)
-    if op == "BatchNormalization":
-        gamma, beta, mean, var = (c.astype(np.float64) for c in consts[1:5])
-        scale = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
-        shift = beta - mean * scale
-        extra = (1,) * (len(shape) - 1)
-        s = torch.from_numpy(scale.reshape(-1, *extra))
-        return (LinearOp("scale", lambda t, s=s: t * s, scale=scale),
-                lambda c: c * scale.reshape(-1, *extra) + shift.reshape(-1, *extra), shape)
-    if op in ("AveragePool", "GlobalAveragePool"):
-        if op == "GlobalAveragePool":
-            def apply(t):
-                return t.mean(dim=(2, 3), keepdim=True)
-        else:
-            if attrs.get("ceil_mode", 0) or len(attrs["kernel_shape"]) != 2:
-                raise UnsupportedOperatorError("snn", [f"AveragePool ({node.name}) with "
-                                                       "ceil_mode or not 2-D"])
-            kernel = tuple(attrs["kernel_shape"])
-            stride = tuple(attrs.get("strides", kernel))
-            top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
-            include = bool(attrs.get("count_include_pad", 0))
-
-            def apply(t):
-                if include or not any((top, left, bottom, right)):
-                    return F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
-                ones = torch.ones_like(t[:1])
-                sums = F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
-                count = F.avg_pool2d(F.pad(ones, (left, right, top, bottom)), kernel, stride)
-                return sums / count
-        out_shape = tuple(apply(torch.zeros(1, *shape, dtype=torch.float64)).shape[1:])
-        pool = LinearOp("pool", apply)
-        return pool, lambda c: _torch_apply(pool, c), out_shape
-    if op in ("Flatten", "Reshape"):
-        size = int(np.prod(shape))
-        if op == "Flatten":
-            if int(attrs.get("axis", 1)) != 1:
-                raise UnsupportedOperatorError("snn", [f"Flatten ({node.name}) with axis ≠ 1"])
-            out_shape = (size,)
-        else:
-            target = [int(d) for d in consts[1]]
-            rest = [shape[i] if d == 0 and i < len(shape) else d
-                    for i, d in enumerate(target[1:])]
-            if -1 in rest:
-                known = int(np.prod([d for d in rest if d != -1]))
-                rest = [size // known if d == -1 else d for d in rest]
-            if int(np.prod(rest)) != size:
-                raise UnsupportedOperatorError("snn", [f"Reshape ({node.name}) across the "
-                                                       "batch dimension"])
-            out_shape = tuple(rest)
-        return (LinearOp("reshape", lambda t: t.reshape(t.shape[0], *out_shape)),
-                lambda c: c.reshape(out_shape), out_shape)
-    raise UnsupportedOperatorError("snn", [f"{op} ({node.name})"])
-
-
-def _close(state: _State, name: str, value) -> PopRef:
-    """Turn an affine value into a new population (the ReLU, or the output layer)."""
-    affine = _as_affine(value)
-    state.populations.append((name, affine.shape, affine.constant.reshape(-1), affine.terms))
-    return PopRef(len(state.populations) - 1, affine.shape)
 
 
 def trace_graph(model) -> tuple[tuple[int, ...], list]:
@@ -230,40 +339,8 @@ def trace_graph(model) -> tuple[tuple[int, ...], list]:
     state.values.update(initialisers)
     for node in graph.node:
         attrs = _attrs(node)
-        op = node.op_type
-        if op == "Constant":
-            state.values[node.output[0]] = numpy_helper.to_array(attrs["value"])
-            continue
         args = [state.values.get(name) if name else None for name in node.input]
-        out = node.output[0]
-        if op in ("Identity", "Dropout") or op in FINAL_ONLY:
-            state.values[out] = args[0]
-        elif op == "Relu":
-            state.values[out] = args[0] if isinstance(args[0], PopRef) \
-                else _close(state, out, args[0])
-        elif op == "Add":
-            a, b = args
-            if isinstance(a, np.ndarray):
-                a, b = b, a
-            left = _as_affine(a)
-            if isinstance(b, np.ndarray):
-                constant = left.constant + b.reshape(b.shape[1:] if b.ndim > len(left.shape)
-                                                     else b.shape)
-                state.values[out] = Affine(left.shape, left.terms, constant)
-            else:
-                right = _as_affine(b)
-                if right.shape != left.shape:
-                    raise UnsupportedOperatorError("snn", [f"Add ({node.name}) with "
-                                                           "broadcasting"])
-                state.values[out] = Affine(left.shape, left.terms + right.terms,
-                                           left.constant + right.constant)
-        else:
-            x = args[0]
-            if isinstance(x, np.ndarray) or x is None:
-                raise UnsupportedOperatorError("snn", [f"{op} ({node.name}) on a constant"])
-            consts = [None] + [a if isinstance(a, np.ndarray) else None for a in args[1:]]
-            linear, bias_fn, shape = _node_op(node, [x], consts, attrs)
-            state.values[out] = _as_affine(x).then(linear, bias_fn, shape)
+        state.values[node.output[0]] = handler_for(node.op_type)(state, node, args, attrs)
     result = state.values[graph.output[0].name]
     if isinstance(result, Affine):
         _close(state, graph.output[0].name, result)

@@ -1,0 +1,7 @@
+"""`python -m edgenn.cli`: the same as the `edgenn` command."""
+
+import sys
+
+from edgenn.cli.main import main
+
+sys.exit(main())

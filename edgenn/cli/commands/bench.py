@@ -1,0 +1,59 @@
+"""`edgenn bench`: measure your own ONNX model on your own data."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgenn.cli.common import (
+    add_common,
+    add_latency_options,
+    latency_overrides,
+    make_hooks,
+    parse_target_options,
+    parse_targets,
+    show_report,
+)
+
+HELP = "measure an ONNX or TFLite model (yours, not made by edgenn) on an .npz"
+DESCRIPTION = """\
+Benchmark an ONNX (or .tflite) model edgenn did not make. DATA.npz holds x (samples shaped like the
+model's single input, batch first) and y (integer labels). Reports accuracy, latency
+percentiles, size and peak memory per target.
+
+Example:
+  edgenn bench model.onnx --data data.npz --targets cpu,ort-mobile --runs 100
+  edgenn bench model.tflite --data data.npz
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL",
+                        help="the model to measure: .onnx (default target cpu) or .tflite "
+                             "(default target tflite)")
+    parser.add_argument("--data", required=True, metavar="DATA.npz",
+                        help=".npz with arrays x and y")
+    parser.add_argument("--targets", default=None, metavar="A,B",
+                        help="comma-separated targets that take the model's format "
+                             "(default: cpu for .onnx, tflite for .tflite)")
+    parser.add_argument("--target-option", action="append", metavar="TARGET.KEY=VALUE",
+                        help="a target option (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print report.json to stdout")
+    add_common(parser)
+    add_latency_options(parser)
+
+
+def execute(args: argparse.Namespace, ui) -> int:
+    import json
+
+    from edgenn.api import bench
+    from edgenn.run.recipe import build_config
+
+    config = build_config(
+        {"targets": {"options": parse_target_options(args.target_option)}}, args.out,
+        {**latency_overrides(args), ("targets", "run"): list(parse_targets(args.targets) or [])
+         or None})
+    report = bench(args.model, args.data, config, make_hooks(ui))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    show_report(ui, report, config.out)
+    return 0

@@ -1,0 +1,122 @@
+"""`edgenn simulate`: convert an ONNX model to a spiking network and simulate it."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgenn.cli.common import add_common
+
+HELP = "convert an ONNX model to a spiking network and simulate it (brian2 or fast)"
+DESCRIPTION = """\
+Convert MODEL.onnx (ReLU, average pooling; fp32, possibly pruned) to a network of
+integrate-and-fire neurons, normalised on the training split, and simulate the test split
+with brian2 (the reference) or the fast vectorised simulator. Prints accuracy against
+timesteps next to the ANN's, when decisions settle, synaptic operations against the
+ANN's dense MACs, sparsity and an energy estimate. Writes OUT/snn/MODEL.snn.npz and
+OUT/snn/MODEL.nir.
+
+Example:
+  edgenn simulate build/model/model.onnx --timesteps 64 --simulator brian2
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL.onnx", help="the model to convert")
+    parser.add_argument("--timesteps", type=int, default=64, metavar="T",
+                        help="simulation length in timesteps (default: %(default)s)")
+    parser.add_argument("--simulator", choices=["brian2", "fast"], default="fast",
+                        help="brian2 (reference) or fast (default: %(default)s)")
+    parser.add_argument("--coding", choices=["constant", "poisson"], default="constant",
+                        help="input coding (default: %(default)s)")
+    parser.add_argument("--percentile", type=float, default=99.9,
+                        help="normalisation percentile of activations; 100 = the maximum "
+                             "(default: %(default)s)")
+    parser.add_argument("--data", default=None, metavar="DATA.npz",
+                        help="an .npz with arrays x and y (default: the embedded digits)")
+    parser.add_argument("--samples", type=int, default=None, metavar="N",
+                        help="simulate only the first N test samples")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_common(parser)
+
+
+def execute(args: argparse.Namespace, ui) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError
+    from edgenn.core.registry import create_target
+    from edgenn.frontend.data import load_dataset, save_npz
+
+    if args.samples is not None and args.samples < 1:
+        raise BadInputError(f"--samples must be ≥ 1, got {args.samples}")
+    model = Path(args.model)
+    if not model.is_file():
+        raise BadInputError(f"model not found: {model}")
+    data = load_dataset(args.data)
+    target = create_target(f"snn-{args.simulator}", timesteps=args.timesteps,
+                           coding=args.coding, percentile=args.percentile,
+                           evaluation_timesteps=args.timesteps)
+    reason = target.available()
+    if reason:
+        raise TargetUnavailableError(f"target {target.name} is unavailable: {reason}")
+    from edgenn.core import prepare_out_dir
+
+    workdir = prepare_out_dir(Path(args.out)) / "snn"
+    calibration = save_npz(workdir / "calibration.npz", data.x_train, data.y_train)
+    artifact = Artifact(model, "onnx", lineage=("input",),
+                        metadata={"calibration_data": str(calibration)})
+    ui.status(f"converting {model.name} (normalisation percentile {args.percentile})")
+    compiled = target.compile(artifact, workdir)
+    runner = target.load(compiled, RunOptions(threads=args.threads, seed=args.seed))
+    x, y = data.x_test, data.y_test
+    if args.samples:
+        x, y = x[: args.samples], y[: args.samples]
+    ui.status(f"simulating {len(x)} samples × {args.timesteps} timesteps with {args.simulator}")
+    results = runner.evaluate(x, y)
+    results["ann_accuracy"] = _ann_accuracy(model, x, y)
+    results["snn_accuracy"] = results["accuracy_vs_timesteps"][args.timesteps]
+    results["files"] = {"snn": str(compiled.path), "nir": compiled.metadata["nir"]}
+    results.pop("settle_timesteps", None)
+    results.pop("accuracy_curve", None)
+    if args.json:
+        print(json.dumps(results, indent=2, default=float))
+        return 0
+    _show(ui, results, args)
+    return 0 if np.isfinite(results["snn_accuracy"]) else 1
+
+
+def _ann_accuracy(model, x, y) -> float:
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+    return float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+def _show(ui, results: dict, args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"spiking network ({args.simulator}, {args.coding} coding)")
+    table.add_column("timesteps", justify="right")
+    table.add_column("SNN accuracy", justify="right")
+    table.add_column("vs ANN (pp)", justify="right")
+    ann = results["ann_accuracy"]
+    for steps, accuracy in results["accuracy_vs_timesteps"].items():
+        table.add_row(str(steps), f"{accuracy:.4f}", f"{100 * (accuracy - ann):+.2f}")
+    ui.print(table)
+    settle = results["settle_timestep"]
+    energy = results["energy"]
+    ui.print(f"ANN accuracy {ann:.4f}; decisions settle at timestep {settle['mean']:.1f} "
+             f"on average (median {settle['median']:.0f}, p90 {settle['p90']:.0f})")
+    ui.print(f"synaptic operations per sample: {results['effective_acs']:.0f} ACs + "
+             f"{results['effective_macs']:.0f} MACs (ANN dense MACs "
+             f"{results['dense_macs']:.0f}); activation sparsity "
+             f"{results['activation_sparsity']:.3f}; spikes per neuron per timestep "
+             f"{results['spikes_per_neuron_per_timestep']:.4f}")
+    ui.print(f"energy estimate per inference (µJ): ANN fp32 {energy['ann_fp32_uj']:.3f}, "
+             f"ANN int8 {energy['ann_int8_uj']:.3f}, SNN {energy['snn_uj']:.3f} "
+             f"[{energy['constants']['source']}]")
+    ui.print(f"wrote {results['files']['snn']} and {results['files']['nir']}")

@@ -1,0 +1,88 @@
+"""`edgenn zoo`: every zoo model with its parameters, MACs and training defaults."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the model zoo with parameters and MACs for a data shape"
+DESCRIPTION = """\
+List every model `edgenn run --model NAME` accepts (built-ins and plug-ins from the
+`edgenn.models` entry-point group), built for a data shape, with its parameter count and
+its multiply-accumulates (MACs) for one sample. A model that cannot take the shape (an
+image model given flat vectors) says why. Your own model: `--model path/to/file.py:factory`
+in `edgenn run`, a function (input_shape, num_classes) -> torch.nn.Module.
+
+Examples:
+  edgenn zoo                          # the digits shape: 1×8×8, 10 classes
+  edgenn zoo --shape 3,32,32 --classes 100
+  edgenn zoo --data my.npz --json
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shape", default="1,8,8", metavar="D,D,...",
+                        help="sample shape: C,H,W images, T,F sequences or F flat vectors "
+                             "(default: %(default)s, the digits)")
+    parser.add_argument("--classes", type=int, default=10, metavar="N",
+                        help="number of classes (default: %(default)s)")
+    parser.add_argument("--data", default=None, metavar="DATA.npz",
+                        help="take the shape and classes from your .npz (arrays x and y)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    from edgenn.core import BadInputError
+
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise BadInputError(f"--shape '{text}' must be positive integers such as 1,8,8")
+    return shape
+
+
+def execute(args: argparse.Namespace, ui) -> int:
+    import json
+
+    from rich.table import Table
+
+    from edgenn.core import BadInputError, EdgeNNError
+    from edgenn.frontend.zoo import MODELS
+    from edgenn.frontend.zoo.info import describe
+
+    if args.data:
+        from edgenn.frontend.data import read_npz
+
+        x, y = read_npz(args.data)
+        shape, classes = tuple(x.shape[1:]), int(y.max()) + 1
+    else:
+        shape, classes = parse_shape(args.shape), args.classes
+    if classes < 1:
+        raise BadInputError(f"--classes must be ≥ 1, got {classes}")
+    rows = []
+    for name in MODELS.names():
+        try:
+            info = describe(name, shape, classes).to_dict()
+            info["error"] = ""
+        except EdgeNNError as exc:
+            info = {"name": name, "description": "", "parameters": None, "macs": None,
+                    "train_defaults": {}, "error": str(exc)}
+        rows.append(info)
+    if args.json:
+        print(json.dumps({"shape": list(shape), "classes": classes, "models": rows}, indent=2))
+        return 0
+    shape_text = "×".join(map(str, shape))
+    table = Table(title=f"edgenn zoo — samples {shape_text}, {classes} classes")
+    for column, justify in (("model", "left"), ("params", "right"), ("MACs", "right"),
+                            ("description", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in rows:
+        if row["error"]:
+            table.add_row(row["name"], "—", "—", f"[red]{row['error']}[/red]")
+        else:
+            table.add_row(row["name"], f"{row['parameters']:,}", f"{row['macs']:,}",
+                          row["description"])
+    ui.print(table)
+    ui.print("train one: edgenn run --model NAME · your own: --model file.py:factory")
+    return 0

@@ -1,0 +1,122 @@
+"""What the command modules share: common options, UI-backed pipeline hooks, option
+parsing, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from edgenn.core import BadInputError
+from edgenn.core.results import Report
+
+
+def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
+    """Options every pipeline verb shares."""
+    if out:
+        parser.add_argument("--out", default="edgenn-out", metavar="DIR",
+                            help="build directory for artifacts and reports "
+                                 "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="intra-op threads for every runtime (default: 2)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or tables, only errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def make_hooks(ui):
+    """Pipeline hooks that draw on the UI (progress bars on stderr, status lines)."""
+    from edgenn.run.config import Hooks
+
+    class UIHooks(Hooks):
+        def status(self, message: str) -> None:
+            ui.status(message)
+
+        @contextmanager
+        def progress(self, description: str, total: int | None
+                     ) -> Iterator[Callable[..., None]]:
+            with ui.progress(description, total) as advance:
+                yield advance
+
+    return UIHooks()
+
+
+def add_latency_options(parser: argparse.ArgumentParser) -> None:
+    """--batch/--warmup/--runs/--no-isolate; unset options keep the recipe's values, whose
+    defaults are LatencySettings' own."""
+    from edgenn.run.config import LatencySettings
+
+    default = LatencySettings()
+    group = parser.add_argument_group("latency measurement")
+    group.add_argument("--batch", type=int, default=None, metavar="N",
+                       help=f"batch size of the timed runs (default: {default.batch_size})")
+    group.add_argument("--warmup", type=int, default=None, metavar="N",
+                       help=f"untimed runs before timing (default: {default.warmup})")
+    group.add_argument("--runs", type=int, default=None, metavar="N",
+                       help=f"timed runs of run() per row (default: {default.runs})")
+    group.add_argument("--no-isolate", dest="isolate", action="store_false", default=None,
+                       help="measure every row in this process instead of one fresh process "
+                            "per row (faster, but rows can disturb each other's figures)")
+    parser.set_defaults(threads=None, seed=None)
+
+
+def latency_overrides(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
+    """The recipe keys the latency options set."""
+    return {("latency", "warmup"): args.warmup, ("latency", "runs"): args.runs,
+            ("latency", "batch"): args.batch, ("latency", "threads"): args.threads,
+            ("latency", "isolate"): args.isolate, ("train", "seed"): args.seed}
+
+
+def exit_for_budget(report: Report) -> int:
+    """Exit 3 (with its one line) when the report says the accuracy budget was not met."""
+    verdict = report.extra.get("budget")
+    if verdict and not verdict.get("met", True):
+        from edgenn.core import BudgetExceededError
+
+        raise BudgetExceededError(verdict.get("message") or "the accuracy budget was not met")
+    return 0
+
+
+def parse_targets(value: str | None) -> tuple[str, ...] | None:
+    if not value:
+        return None
+    names = tuple(t.strip() for t in value.split(",") if t.strip())
+    if not names:
+        raise BadInputError("--targets is empty")
+    return names
+
+
+def parse_target_options(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
+    """`--target-option snn-fast.timesteps=128` → {"snn-fast": {"timesteps": 128}}."""
+    options: dict[str, dict[str, Any]] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        target, dot, name = key.partition(".")
+        if not sep or not dot or not target or not name:
+            raise BadInputError(f"--target-option '{pair}' must look like TARGET.OPTION=VALUE")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.setdefault(target, {})[name] = value
+    return options
+
+
+def show_report(ui, report: Report, out: Path | None = None) -> None:
+    from rich.markup import escape
+
+    from edgenn.report.table import reasons, rich_table
+
+    ui.print(rich_table(report))
+    for label, why in reasons(report):
+        ui.print(f"[yellow]{escape(label)}[/yellow]: {escape(why)}")
+    for row in report.rows:
+        if row.extra.get("note"):
+            ui.print(f"[cyan]note[/cyan] {escape(row.label)}: {escape(str(row.extra['note']))}")
+    if out is not None:
+        ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
+                 f"{out / 'report.json'} · {out / 'manifest.json'}")

@@ -1,0 +1,344 @@
+"""Compression orchestration: the variants `edgenn run` measures, and the accuracy budget.
+
+This module sees every stage (training loop, exporter, quantize passes, the cpu target),
+which the passes themselves must not. It builds, from the trained model and its fp32
+ONNX artifact:
+
+- int8-dynamic;
+- int8-static in the format that pays off on the CPU: each candidate setting is
+  quantized, checked against the budget on the validation split, and timed at batch 1
+  on the cpu target; the fastest that meets the budget is kept;
+- fp16 (for the GPU target);
+- pruned (fine-tuned, exported to ONNX, fp32) and pruned-int8.
+
+The budget (`max_accuracy_drop`, percentage points of validation accuracy against the
+fp32 ONNX model, measured here in one process) is enforced by `enforce_budget`: when a
+static int8 model breaks it, per-node sensitivity ranks the nodes and the worst are kept
+in float one at a time until it holds. Every decision is recorded in the artifact's
+metadata (`selection`, `budget`, `notes`); the report's rows are measured later by the
+harness on the test split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    BudgetExceededError,
+    RunOptions,
+    atomic_path,
+    predicted_classes,
+    to_plain,
+)
+from edgenn.quantize.fp16 import Fp16Config, convert_fp16
+from edgenn.quantize.onnx_int8 import (
+    DynamicConfig,
+    StaticConfig,
+    quantize_dynamic,
+    quantize_static,
+)
+from edgenn.quantize.prune import prune_model
+from edgenn.run.config import CompressionConfig
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Evaluator:
+    """Validation accuracy and batch-1 latency on the cpu target, in this process."""
+
+    x_val: np.ndarray
+    y_val: np.ndarray
+    threads: int = 2
+    latency_runs: int = 100
+    _cache: dict[str, float] = field(default_factory=dict)
+
+    def _runner(self, artifact: Artifact):
+        from edgenn.targets.cpu import CpuTarget
+
+        return CpuTarget().load(artifact, RunOptions(threads=self.threads))
+
+    def accuracy(self, artifact: Artifact) -> float:
+        key = str(artifact.path)
+        if key not in self._cache:
+            runner = self._runner(artifact)
+            scores = np.concatenate([runner.run(self.x_val[i:i + 256])
+                                     for i in range(0, len(self.x_val), 256)])
+            self._cache[key] = float(np.mean(predicted_classes(scores) == self.y_val))
+        return self._cache[key]
+
+    def p50_ms(self, artifact: Artifact) -> float:
+        runner = self._runner(artifact)
+        sample = self.x_val[:1]
+        for _ in range(max(5, self.latency_runs // 10)):
+            runner.run(sample)
+        times = []
+        for _ in range(self.latency_runs):
+            start = time.perf_counter_ns()
+            runner.run(sample)
+            times.append(time.perf_counter_ns() - start)
+        return float(np.median(times)) / 1e6
+
+
+def budget_record(reference: float, accuracy: float, max_drop: float | None) -> dict[str, Any]:
+    drop = 100.0 * (reference - accuracy)
+    return {"reference_accuracy": reference, "accuracy": accuracy, "drop_pp": drop,
+            "max_drop_pp": max_drop, "met": max_drop is None or drop <= max_drop + 1e-9,
+            "split": "validation"}
+
+
+def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
+                  evaluator: Evaluator, config: CompressionConfig,
+                  variant: str = "int8-static", progress: Progress | None = None,
+                  reference_accuracy: float | None = None) -> Artifact:
+    """Quantize `source` with every candidate; keep the fastest that meets the budget.
+
+    The budget is against `reference_accuracy` (the fp32 model's validation accuracy;
+    by default that of `source`).
+    """
+    out_path = Path(out_path)
+    staging = out_path.parent / f".{out_path.stem}.candidates"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        reference = evaluator.accuracy(source) if reference_accuracy is None \
+            else reference_accuracy
+        fp32_p50 = evaluator.p50_ms(source)
+        rows, built = [], {}
+        for candidate in config.candidates:
+            _say(progress, f"{variant}: candidate {candidate.name}")
+            settings = dataclasses.replace(candidate.config, method=config.method)
+            artifact = quantize_static(source, staging / f"{candidate.name}.onnx",
+                                       calibration_x, settings, variant=variant)
+            record = budget_record(reference, evaluator.accuracy(artifact),
+                                   config.max_accuracy_drop)
+            p50 = evaluator.p50_ms(artifact)
+            rows.append({"name": candidate.name, "p50_ms": p50, "speedup_vs_fp32": fp32_p50 / p50,
+                         "val_accuracy": record["accuracy"], "drop_pp": record["drop_pp"],
+                         "meets_budget": record["met"]})
+            built[candidate.name] = (artifact, settings)
+        meeting = [r for r in rows if r["meets_budget"]] or rows
+        best = min(meeting, key=lambda r: r["p50_ms"])
+        reason = ("fastest candidate that meets the budget" if best["meets_budget"]
+                  else "no candidate meets the budget: fastest kept for the float fallback")
+        chosen, settings = built[best["name"]]
+        notes = list(source.metadata.get("notes", []))
+        if best["p50_ms"] > fp32_p50:
+            notes.append(f"{variant} ({best['name']}) is {best['p50_ms'] / fp32_p50:.2f}× "
+                         f"slower than its fp32 source on cpu at batch 1 "
+                         f"({best['p50_ms']:.3f} ms vs {fp32_p50:.3f} ms)")
+            log.info(notes[-1])  # the note travels into the report's row
+        selection = {"chosen": best["name"], "reason": reason, "fp32_p50_ms": fp32_p50,
+                     "candidates": rows, "threads": evaluator.threads, "batch_size": 1}
+        with atomic_path(out_path) as tmp:
+            shutil.copyfile(chosen.path, tmp)
+        result = dataclasses.replace(
+            chosen, path=out_path,
+            metadata={**chosen.metadata, "selection": selection, "notes": notes,
+                      "budget": budget_record(reference, best["val_accuracy"],
+                                              config.max_accuracy_drop)})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if not result.metadata["budget"]["met"]:
+        result = enforce_budget(source, result, settings, calibration_x, evaluator, config,
+                                progress=progress, reference_accuracy=reference)
+    return result
+
+
+def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig,
+                   calibration_x: np.ndarray, evaluator: Evaluator,
+                   config: CompressionConfig, progress: Progress | None = None,
+                   reference_accuracy: float | None = None) -> Artifact:
+    """Keep the most sensitive nodes of `quantized` in float, one at a time, until the
+    validation accuracy drop is within `config.max_accuracy_drop`.
+
+    Returns the repaired artifact (same path) whose metadata names the nodes kept in
+    float; when the budget still does not hold after `max_float_nodes`, the best attempt
+    is returned with `budget.met` False (`require_budget` turns that into exit code 3).
+    """
+    from edgenn.quantize.sensitivity import node_sensitivity
+
+    reference = evaluator.accuracy(source) if reference_accuracy is None \
+        else reference_accuracy
+    record = budget_record(reference, evaluator.accuracy(quantized), config.max_accuracy_drop)
+    if record["met"]:
+        return dataclasses.replace(quantized, metadata={**quantized.metadata, "budget": record})
+    _say(progress, f"{quantized.variant}: accuracy drop {record['drop_pp']:.2f} pp exceeds "
+                   f"{config.max_accuracy_drop} pp; ranking nodes by sensitivity")
+    ranking = node_sensitivity(source, quantized,
+                               calibration_x[:config.sensitivity_samples])
+    out_path = Path(quantized.path)
+    trial_path = out_path.parent / f".{out_path.stem}.fallback.onnx"
+    kept: list[str] = []
+    best = (record, None)
+    try:
+        for item in ranking[:config.max_float_nodes]:
+            kept.append(item.node)
+            _say(progress, f"{quantized.variant}: keeping {item.node} ({item.op_type}, "
+                           f"loses {item.loss_db:.1f} dB) in float")
+            trial = quantize_static(source, trial_path, calibration_x,
+                                    dataclasses.replace(settings, nodes_to_exclude=(
+                                        *settings.nodes_to_exclude, *kept)),
+                                    variant=quantized.variant)
+            evaluator._cache.pop(str(trial_path), None)
+            attempt = budget_record(reference, evaluator.accuracy(trial),
+                                    config.max_accuracy_drop)
+            if attempt["drop_pp"] < best[0]["drop_pp"]:  # never keep a worse model
+                with atomic_path(out_path) as tmp:
+                    shutil.copyfile(trial_path, tmp)
+                best = (attempt, list(kept))
+            if attempt["met"]:
+                break
+    finally:
+        trial_path.unlink(missing_ok=True)
+    evaluator._cache.pop(str(out_path), None)
+    final, kept_float = best[0], best[1] or []
+    final = {**final, "kept_in_float": kept_float,
+             "sensitivity": [s.to_dict() for s in ranking[:10]]}
+    notes = list(quantized.metadata.get("notes", []))
+    if kept_float:
+        notes.append(f"{quantized.variant}: kept in float to meet the accuracy budget: "
+                     f"{', '.join(kept_float)}")
+    if not final["met"]:
+        notes.append(f"{quantized.variant}: accuracy drop {final['drop_pp']:.2f} pp still "
+                     f"exceeds the budget of {config.max_accuracy_drop} pp")
+    quant = {**quantized.metadata.get("quantization", {}), "nodes_to_exclude": kept_float}
+    return dataclasses.replace(quantized, metadata={**quantized.metadata, "budget": final,
+                                                    "notes": notes, "quantization": quant})
+
+
+def budget_verdict(artifacts: Sequence[Artifact]) -> dict[str, Any] | None:
+    """Whether any compressed variant met its accuracy budget; None when no budget was
+    set. The report carries it; the CLI maps `met: False` to exit 3."""
+    judged = [a for a in artifacts if "budget" in a.metadata
+              and a.metadata["budget"].get("max_drop_pp") is not None]
+    if not judged:
+        return None
+    limit = judged[0].metadata["budget"]["max_drop_pp"]
+    drops = {a.variant: a.metadata["budget"]["drop_pp"] for a in judged}
+    met = any(a.metadata["budget"]["met"] for a in judged)
+    message = "" if met else (
+        f"no variant meets the accuracy budget of {limit} pp ("
+        + ", ".join(f"{name} −{drop:.2f} pp" for name, drop in drops.items()) + ")")
+    return {"max_drop_pp": limit, "met": met, "drop_pp": drops, "message": message}
+
+
+def require_budget(artifacts: Sequence[Artifact]) -> None:
+    """BudgetExceededError (exit 3) when no compressed variant met its accuracy budget."""
+    verdict = budget_verdict(artifacts)
+    if verdict is not None and not verdict["met"]:
+        raise BudgetExceededError(verdict["message"])
+
+
+@dataclass
+class Variants:
+    """What `build_variants` made: the compressed ONNX artifacts, and the pruned module
+    (saved as a `.pt2` artifact too) for the passes that start from PyTorch (mobile)."""
+
+    artifacts: list[Artifact]
+    pruned_module: Any = None
+    pruned_program: Artifact | None = None
+
+
+def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
+                   config: CompressionConfig, calibration_x: np.ndarray, *, threads: int = 2,
+                   seed: int = 0, progress: Progress | None = None) -> Variants:
+    """The compressed variants of `onnx_artifact` (fp32 ONNX of `model`), in `workdir`.
+
+    `model` is the trained nn.Module (for pruning), `data` the edgenn Dataset (training
+    split for fine-tuning, validation split for the budget), `calibration_x` the run's one
+    calibration set; `threads` and `seed` are the run's.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    evaluator = Evaluator(data.x_val, data.y_val, threads, config.latency_runs)
+    reference = evaluator.accuracy(onnx_artifact)
+    made = Variants([])
+
+    def judged(artifact: Artifact) -> Artifact:
+        record = budget_record(reference, evaluator.accuracy(artifact),
+                               config.max_accuracy_drop)
+        return dataclasses.replace(artifact, metadata={**artifact.metadata, "budget": record})
+
+    if "int8-dynamic" in config.variants:
+        _say(progress, "int8-dynamic")
+        made.artifacts.append(judged(quantize_dynamic(
+            onnx_artifact, workdir / "model.int8-dynamic.onnx", DynamicConfig())))
+    chosen_settings = None
+    if "int8-static" in config.variants:
+        static = choose_static(onnx_artifact, workdir / "model.int8-static.onnx", calibration_x,
+                               evaluator, config, progress=progress)
+        chosen_settings = static.metadata["selection"]["chosen"]
+        made.artifacts.append(static)
+    if "fp16" in config.variants:
+        _say(progress, "fp16")
+        made.artifacts.append(judged(convert_fp16(onnx_artifact, workdir / "model.fp16.onnx",
+                                                  Fp16Config())))
+    if "pruned" in config.variants or "pruned-int8" in config.variants:
+        made.pruned_module, made.pruned_program, pruned = build_pruned(
+            model, data, onnx_artifact, workdir, config, seed=seed, progress=progress)
+        pruned = judged(pruned)
+        if "pruned" in config.variants:
+            made.artifacts.append(pruned)
+        if "pruned-int8" in config.variants:
+            candidates = [c for c in config.candidates if c.name == chosen_settings] \
+                or list(config.candidates)
+            sub = dataclasses.replace(config, candidates=tuple(candidates))
+            made.artifacts.append(choose_static(
+                pruned, workdir / "model.pruned-int8.onnx", calibration_x, evaluator, sub,
+                variant="pruned-int8", progress=progress, reference_accuracy=reference))
+    return made
+
+
+def build_pruned(model, data, onnx_artifact: Artifact, workdir: Path,
+                 config: CompressionConfig, *, seed: int = 0,
+                 progress: Progress | None = None) -> tuple[Any, Artifact, Artifact]:
+    """Prune `model`, fine-tune it on the training split, save it as a `.pt2` program and
+    export it to ONNX (fp32). Returns (pruned module, its program artifact, its ONNX)."""
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.exporters.torch_program import export_program
+    from edgenn.frontend.train import TrainConfig, train
+
+    _say(progress, f"pruning ({config.prune.method.value}, {config.prune.sparsity:.0%}) "
+                   f"and fine-tuning {config.fine_tune_epochs} epochs")
+    tune = TrainConfig(epochs=max(config.fine_tune_epochs, 1), lr=config.fine_tune_lr,
+                       seed=seed)
+    fine_tune = (lambda module: train(module, data, tune)) if config.fine_tune_epochs else None
+    pruned, stats = prune_model(model, data.x_train[:8], config.prune, fine_tune=fine_tune)
+    described = {**to_plain(config.prune), **stats.to_dict()}
+    base = Artifact(path=onnx_artifact.path, format="torch",
+                    lineage=(*onnx_artifact.lineage[:-1], f"prune:{stats.method}"))
+    program = export_program(pruned, data.x_train[:2], workdir / "model.pruned.pt2",
+                             source=base, variant="pruned", prune=described)
+    exported = export_onnx(pruned, data.x_train[:2], workdir / "model.pruned.onnx",
+                           parity_batches=[data.x_val[:64]], source=base)
+    onnx = dataclasses.replace(exported, metadata={**exported.metadata, "variant": "pruned",
+                                                   "prune": described})
+    return pruned, program, onnx
+
+
+def calibration_set(x_train: np.ndarray, samples: int, seed: int = 0) -> np.ndarray:
+    """`samples` rows of the training split, drawn without replacement (seeded)."""
+    if len(x_train) == 0:
+        raise BadInputError("calibration set is empty: the training split has no samples")
+    rng = np.random.default_rng(seed)
+    index = rng.permutation(len(x_train))[:samples]
+    return np.ascontiguousarray(x_train[np.sort(index)], dtype=np.float32)
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    log.info(message)
+    if progress is not None:
+        progress(message)

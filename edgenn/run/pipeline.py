@@ -1,0 +1,263 @@
+"""The pipeline: train → plan of artifacts → compile per target → measure → Report.
+
+This module (with the plan and the harness) is the only code that sees every stage. It
+returns the `Report` and writes the build: the artifacts, the data the rows were measured
+on and `manifest.json`. The report files themselves (report.json/md/html) are the report
+layer's (`edgenn.report.files.write_reports`); `edgenn.api.run` does both.
+
+    OUT/data/        test split, the calibration set, reference outputs
+    OUT/model/       checkpoint.pt, model.pt2, model.onnx and its variants (int8, .tflite …)
+    OUT/compiled/    one folder per target with what it compiled
+    OUT/manifest.json
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    EdgeNNError,
+    atomic_path,
+    native_stderr_silenced,
+    predicted_classes,
+    prepare_out_dir,
+)
+from edgenn.core.registry import TARGETS, create_target
+from edgenn.core.results import Measurement, Report
+from edgenn.frontend.data import Dataset, check_fits, load_dataset, save_npz
+from edgenn.run import plan
+from edgenn.run.compress import budget_verdict
+from edgenn.run.config import Hooks, RunConfig
+from edgenn.run.harness import Job, measure_all
+from edgenn.run.manifest import environment, write_manifest
+
+log = logging.getLogger(__name__)
+
+
+def train_model(config: RunConfig, data: Dataset, hooks: Hooks, model: Any = None
+                ) -> tuple[Any, dict[str, Any]]:
+    """Train the run's model (built by `build_run_model` unless given); returns the model
+    and what the checkpoint records about its training."""
+    from edgenn.frontend.train import train
+
+    if model is None:
+        model = build_run_model(config, data)
+    with hooks.progress("train", config.train.epochs) as advance:
+        result = train(model, data, config.train,
+                       lambda epoch, total, rec: advance(
+                           info=f"val loss {rec['val_loss']:.3f} acc {rec['val_accuracy']:.3f}"))
+    hooks.status(f"trained {config.model}: best epoch {result.best_epoch}/{result.epochs_run}, "
+                 f"val accuracy {result.val_accuracy:.4f}")
+    return model, {"train": config.train.to_dict(), "best_epoch": result.best_epoch,
+                   "val_accuracy": result.val_accuracy}
+
+
+def compile_for_targets(artifacts: Sequence[Artifact], config: RunConfig, hooks: Hooks,
+                        skip: set[str] | frozenset[str] = frozenset()
+                        ) -> tuple[list[tuple[str, Artifact]], list[Measurement]]:
+    """Compile every selected artifact for every requested target.
+
+    Returns the (target, compiled artifact) pairs to measure and the rows already decided
+    (skipped: target unavailable; failed: compilation error).
+    """
+    names = [n for n in config.target_names if n not in skip]
+    ready: list[tuple[str, Artifact]] = []
+    decided: list[Measurement] = []
+    for name in names:
+        options = config.target_options.get(name, {})
+        try:
+            target = create_target(name, **options)
+            reason = target.available()
+        except EdgeNNError:
+            raise
+        except Exception as exc:  # a broken plug-in or toolchain import
+            reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            decided.append(Measurement(target=name, variant="–", status="skipped",
+                                       reason=reason))
+            hooks.status(f"{name}: skipped ({reason})")
+            continue
+        selected = target.select(artifacts)
+        if not selected:
+            decided.append(Measurement(target=name, variant="–", status="skipped",
+                                       reason="no artifact of a format it accepts "
+                                              f"({', '.join(target.accepts)})"))
+            continue
+        workdir = config.out / "compiled" / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        with hooks.progress(f"compile {name}", len(selected)) as advance:
+            for artifact in selected:
+                try:
+                    ready.append((name, target.compile(artifact, workdir)))
+                except Exception as exc:
+                    if not isinstance(exc, EdgeNNError):
+                        log.debug("compile failed", exc_info=True)
+                    reason = str(exc) if isinstance(exc, EdgeNNError) else \
+                        f"{type(exc).__name__}: {exc}"
+                    decided.append(Measurement(target=name, variant=artifact.variant,
+                                               status="failed", reason=reason,
+                                               lineage=list(artifact.lineage)))
+                advance(info=artifact.variant)
+    return ready, decided
+
+
+def measure(compiled: Sequence[tuple[str, Artifact]], config: RunConfig, test_path: Path,
+            reference_path: Path | None, hooks: Hooks) -> list[Measurement]:
+    jobs = [Job(target=name, target_options=config.target_options.get(name, {}),
+                artifact=artifact.to_dict(), data_path=str(test_path),
+                reference_path=str(reference_path) if reference_path else None,
+                latency=config.latency, seed=config.seed)
+            for name, artifact in compiled]
+    with hooks.progress("measure", len(jobs)) as advance:
+        def on_row(row: Measurement) -> None:
+            advance(info=row.label)
+        return measure_all(jobs, isolate=config.isolate, on_row=on_row)
+
+
+def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
+    """The whole default job: builds every artifact and measures every row into
+    `config.out`, writes manifest.json and returns the report. Whether the accuracy budget
+    held is the report's `budget` (the CLI maps a broken one to exit 3)."""
+    from edgenn.frontend.train import predict
+    from edgenn.run.scoring import confusion_matrix
+
+    hooks = hooks or Hooks()
+    data = load_dataset(config.data)  # bad data fails here, before anything is written
+    hooks.status(f"data: {data.describe()}")
+    model = build_run_model(config, data)  # so does an unknown model or a bad model file
+    _check_target_options(config)
+    out = prepare_out_dir(config.out)
+    timings: dict[str, float] = {}
+    clock = _Stopwatch(timings)
+    built = plan.Plan()
+    with clock("train+export"):
+        model, train_info = train_model(config, data, hooks, model=model)
+        checkpoint, program, onnx = plan.sources(model, data, config, hooks, train_info)
+        built.artifacts += [checkpoint, program, onnx]
+        built.calibration, calibration_x = plan.draw_calibration(data, config)
+    with clock("compress"):
+        variants = plan.compressed(model, data, onnx, calibration_x, config, hooks)
+        built.artifacts += variants.artifacts
+        if variants.pruned_program is not None:
+            built.artifacts.append(variants.pruned_program)
+    quiet_native = logging.getLogger("edgenn").getEffectiveLevel() > logging.DEBUG
+    with clock("mobile export"), native_stderr_silenced(quiet_native):
+        mobile, mobile_rows = plan.mobile(model, data, checkpoint, variants, calibration_x,
+                                          config, hooks)
+        built.artifacts += mobile
+        built.rows += mobile_rows
+
+    data_dir = out / "data"
+    test_path = save_npz(data_dir / "test.npz", data.x_test, data.y_test)
+    reference = predict(model, data.x_test)
+    reference_path = data_dir / "reference.npy"
+    with atomic_path(reference_path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, reference)
+
+    skip = set() if mobile else {row.target for row in mobile_rows}  # nothing to compile
+    with clock("compile"):
+        compiled, decided = compile_for_targets(built.for_targets(), config, hooks, skip=skip)
+    with clock("measure"):
+        rows = measure(compiled, config, test_path, reference_path, hooks) + decided + \
+            built.rows
+    report = Report(rows=_ordered(rows, config), settings=config.settings(),
+                    environment=environment())
+    report.extra["confusion_matrix"] = confusion_matrix(
+        data.y_test, predicted_classes(reference), data.num_classes).tolist()
+    report.extra["reference"] = {"target": "pytorch", "model": config.model}
+    report.extra["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
+    verdict = budget_verdict(built.artifacts)
+    if verdict is not None:
+        report.extra["budget"] = verdict
+    write_manifest(out / "manifest.json",
+                   [built.calibration, *built.artifacts, *(a for _, a in compiled)],
+                   report.environment)
+    return report
+
+
+class _Stopwatch:
+    """`with clock("stage"):` adds the stage's wall-clock seconds to `timings`."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        import time
+
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def build_run_model(config: RunConfig, data: Dataset):
+    """The (seeded, untrained) model of the run; an unknown model or bad model file fails
+    here, before anything is written. A user's model file is imported once."""
+    import torch
+
+    from edgenn.frontend.zoo import build_model
+
+    torch.manual_seed(config.seed)
+    return build_model(config.model, data.sample_shape, data.num_classes,
+                       **config.model_options)
+
+
+def _check_target_options(config: RunConfig) -> None:
+    """Build every requested target once so a bad option fails before any work is done."""
+    unknown = [name for name in config.target_options if name not in TARGETS]
+    if unknown:
+        raise BadInputError(f"--target-option for unknown target(s): {', '.join(unknown)}")
+    for name in config.target_names:
+        create_target(name, **config.target_options.get(name, {}))
+
+
+def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
+          config: RunConfig, hooks: Hooks | None = None) -> Report:
+    """Measure a user's ONNX or .tflite model on a user's `.npz` on the requested targets
+    (default: cpu for ONNX, tflite for .tflite); writes the build and manifest.json."""
+    from edgenn.frontend.data import read_npz
+
+    hooks = hooks or Hooks()
+    if Path(model_path).suffix.lower() == ".tflite":
+        from edgenn.exporters.tflite import load_tflite_artifact
+
+        artifact, default_targets = load_tflite_artifact(model_path), ("tflite",)
+    else:
+        from edgenn.exporters.onnx import load_onnx_artifact
+
+        artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
+    x, y = read_npz(data_path)
+    check_fits(x, artifact.inputs[0].shape, str(data_path))
+    out = prepare_out_dir(config.out)
+    test_path = save_npz(out / "data" / "test.npz", x, y)
+    # Targets that normalise on calibration data (spiking) use the benchmark data itself.
+    artifact = replace(artifact, metadata={**artifact.metadata,
+                                           plan.CALIBRATION_KEY: str(test_path)})
+    config = replace(config, targets=tuple(config.targets or default_targets))
+    compiled, decided = compile_for_targets([artifact], config, hooks)
+    rows = measure(compiled, config, test_path, None, hooks) + decided
+    report = Report(rows=_ordered(rows, config),
+                    settings={**config.settings(), "model": str(model_path),
+                              "data": str(data_path)},
+                    environment=environment())
+    write_manifest(out / "manifest.json", [artifact, *(a for _, a in compiled)],
+                   report.environment)
+    return report
+
+
+def _ordered(rows: list[Measurement], config: RunConfig) -> list[Measurement]:
+    order = {name: i for i, name in enumerate(config.target_names)}
+    return sorted(rows, key=lambda r: (order.get(r.target, len(order)), r.status != "ok"))

@@ -1,0 +1,157 @@
+"""The run's plan of artifacts: from the trained model, every file the targets compile.
+
+Each step reads artifacts made before it and returns new ones; nothing travels as a
+loose path. In the build directory:
+
+    data/calibration.npz         the one calibration set, drawn once from the training
+                                 split; int8 (ONNX and TFLite) and the spiking converter
+                                 all use it, and the manifest holds its hash
+    model/checkpoint.pt          state dict + model config (`edgenn export/prune --checkpoint`)
+    model/model.pt2              the PyTorch reference (a torch.export program)
+    model/model.onnx             the hub; compressed ONNX variants beside it
+    model/model.pruned.pt2       the pruned, fine-tuned module, handed on to mobile export
+    model/model*.tflite          fp32, int8, dynamic, pruned, pruned-int8
+
+A variant that cannot be built becomes a report row with the reason (`Plan.rows`), and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from edgenn.core import Artifact, EdgeNNError, TensorSpec
+from edgenn.core.results import Measurement
+from edgenn.frontend.data import Dataset, save_npz
+from edgenn.run.compress import Variants, build_variants, calibration_set
+from edgenn.run.config import CompressionConfig, Hooks, RunConfig
+
+CALIBRATION_KEY = "calibration_data"  # artifact metadata: the calibration set's path
+
+
+@dataclass
+class Plan:
+    """Everything the run built, and the rows already decided."""
+
+    artifacts: list[Artifact] = field(default_factory=list)
+    rows: list[Measurement] = field(default_factory=list)
+    calibration: Artifact | None = None
+
+    def for_targets(self) -> list[Artifact]:
+        """The model artifacts, each naming the calibration set (the spiking converter
+        normalises on it)."""
+        if self.calibration is None:
+            return list(self.artifacts)
+        path = str(self.calibration.path)
+        return [replace(a, metadata={**a.metadata, CALIBRATION_KEY: path})
+                for a in self.artifacts]
+
+
+def draw_calibration(data: Dataset, config: RunConfig) -> tuple[Artifact, np.ndarray]:
+    """The run's one calibration set: seeded samples of the training split, saved."""
+    samples = (config.compression or CompressionConfig()).calibration_samples
+    x = calibration_set(data.x_train, samples, config.seed)
+    path = save_npz(config.out / "data" / "calibration.npz", x,
+                    np.zeros(len(x), dtype=np.int64))
+    spec = TensorSpec("x", (len(x), *x.shape[1:]))
+    return Artifact(path, "data", inputs=(spec,), lineage=("data:calibration",),
+                    metadata={"variant": "calibration", "samples": len(x),
+                              "seed": config.seed}), x
+
+
+def sources(model, data: Dataset, config: RunConfig, hooks: Hooks, train_info: dict[str, Any],
+            export_config: Any = None) -> list[Artifact]:
+    """The trained model's checkpoint, its `.pt2` program (the reference) and its ONNX."""
+    from edgenn.exporters.onnx import OnnxExportConfig, export_onnx
+    from edgenn.exporters.torch_program import export_program
+    from edgenn.frontend.train import ModelConfig, save_checkpoint
+
+    model_dir = config.out / "model"
+    model_config = ModelConfig(config.model, data.sample_shape, data.num_classes,
+                               dict(config.model_options))
+    checkpoint = save_checkpoint(model_dir / "checkpoint.pt", model, model_config, train_info)
+    spec = TensorSpec("input", ("batch", *data.sample_shape))
+    trained = Artifact(checkpoint, "checkpoint", inputs=(spec,), lineage=("train",),
+                       metadata={"variant": "checkpoint", "model": config.model})
+    program = export_program(model, data.x_val[:8], model_dir / "model.pt2", source=trained,
+                             model=config.model)
+    hooks.status("exporting to ONNX")
+    onnx = export_onnx(model, data.x_val[:8], model_dir / "model.onnx",
+                       export_config or OnnxExportConfig(),
+                       parity_batches=[data.x_val, data.x_test[:64]], source=trained)
+    return [trained, program, onnx]
+
+
+def compressed(model, data: Dataset, onnx: Artifact, calibration_x: np.ndarray,
+               config: RunConfig, hooks: Hooks) -> Variants:
+    """Compressed ONNX variants (int8, fp16, pruned) as the compression config asks."""
+    if config.compression is None or not config.compression.variants:
+        return Variants([])
+    with hooks.progress("compress", None) as advance:
+        return build_variants(model, data, onnx, config.out / "model", config.compression,
+                              calibration_x, threads=config.latency.threads,
+                              seed=config.seed, progress=lambda msg: advance(info=msg))
+
+
+def mobile(model, data: Dataset, source: Artifact, variants: Variants,
+           calibration_x: np.ndarray, config: RunConfig, hooks: Hooks
+           ) -> tuple[list[Artifact], list[Measurement]]:
+    """`.tflite` fp32, full-integer int8 and dynamic-range int8 from the PyTorch module
+    (`source` is its program); with a pruned module, also pruned and pruned-int8.
+
+    Returns the artifacts and the rows already decided: one skipped row with the install
+    command when the mobile toolchain is missing, one failed row (naming every
+    unconvertible operator) when the model cannot be converted.
+    """
+    if "tflite" not in config.target_names:
+        return [], []
+    from edgenn.exporters.tflite import export_available, export_tflite
+    from edgenn.quantize.tflite import quantize_tflite_dynamic, quantize_tflite_static
+
+    reason = export_available()
+    if reason:
+        return [], [Measurement(target="tflite", variant="–", status="skipped", reason=reason)]
+    model_dir = config.out / "model"
+    parity = [data.x_val[:64]]
+
+    def export(module, name: str, origin: Artifact) -> Artifact:
+        return export_tflite(module, data.x_val[:8], model_dir / f"{name}.tflite",
+                             parity_batches=parity, source=origin)
+
+    try:
+        fp32 = export(model, "model", source)
+    except EdgeNNError as exc:  # an unconvertible model: a failed row, the run goes on
+        return [], [Measurement(target="tflite", variant="fp32", status="failed",
+                                reason=str(exc))]
+    steps: list[tuple[str, Callable[[], list[Artifact]]]] = [
+        ("int8", lambda: [quantize_tflite_static(fp32, model_dir / "model.int8.tflite",
+                                                 calibration_x)]),
+        ("dynamic", lambda: [quantize_tflite_dynamic(fp32, model_dir / "model.dynamic.tflite")]),
+    ]
+    if variants.pruned_module is not None and variants.pruned_program is not None:
+        def pruned() -> list[Artifact]:
+            fp = export(variants.pruned_module, "model.pruned", variants.pruned_program)
+            int8 = quantize_tflite_static(fp, model_dir / "model.pruned-int8.tflite",
+                                          calibration_x)
+            return [_named(fp, "pruned"), _named(int8, "pruned-int8")]
+
+        steps.append(("pruned", pruned))
+    made, rows = [fp32], []
+    with hooks.progress("tflite", len(steps) + 1) as advance:
+        advance(info="fp32")
+        for variant, make in steps:
+            try:
+                made += make()
+            except EdgeNNError as exc:  # this variant fails; the others still run
+                rows.append(Measurement(target="tflite", variant=variant, status="failed",
+                                        reason=str(exc)))
+            advance(info=variant)
+    return made, rows
+
+
+def _named(artifact: Artifact, variant: str) -> Artifact:
+    return replace(artifact, metadata={**artifact.metadata, "variant": variant})
