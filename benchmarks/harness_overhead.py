@@ -32,7 +32,8 @@ def main() -> None:
     from edgenn.exporters.onnx import export_onnx
     from edgenn.frontend.data import load_digits, save_npz
     from edgenn.frontend.zoo import build_model
-    from edgenn.run.harness import Job, LatencySettings, measure
+    from edgenn.run.config import LatencySettings
+    from edgenn.run.harness import Job, measure
     from edgenn.targets.cpu import CpuTarget, open_session
 
     torch.manual_seed(0)

@@ -1,6 +1,8 @@
 """torch → ONNX with the dynamo exporter: dynamic batch, checked, parity-verified.
 
 ONNX is the hub format: the cpu, gpu, ort-mobile and snn targets compile from it.
+`load_onnx_artifact` takes an ONNX file made elsewhere and names its variant (fp32, fp16,
+int8 static/dynamic) from the graph itself.
 """
 
 from __future__ import annotations
@@ -163,18 +165,88 @@ def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInputError(f"{path}: not a valid ONNX model ({first})") from None
     inputs, outputs = graph_specs(proto)
-    if len(inputs) != 1:
-        raise BadInputError(f"{path}: edgenn benchmarks models with one input; this one has "
-                            f"{len(inputs)} ({', '.join(i.name for i in inputs)})")
+    if not inputs:
+        raise BadInputError(f"{path}: the model has no inputs to feed")
     extra = external_files(proto, path.parent)
     missing = [str(p) for p in extra if not p.exists()]
     if missing:
         raise BadInputError(f"{path}: external data file(s) missing: {', '.join(missing)}")
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
                 default=0)
+    variant, evidence = detect_variant(proto)
     return Artifact(path=path, format="onnx", inputs=tuple(inputs), outputs=tuple(outputs),
                     lineage=("import:onnx",), extra_files=tuple(extra),
-                    metadata={"variant": "fp32", "opset": opset})
+                    metadata={"variant": variant, "opset": opset,
+                              "quantization_detected": evidence})
+
+
+# What an operator found in a graph says about its quantization: "static" (activations
+# quantized with scales fixed ahead of time), "dynamic" (scales computed at run time), or
+# "qdq" (QuantizeLinear/DequantizeLinear: decided by what they quantize, see detect_variant).
+# Every ONNX and ONNX Runtime operator named QLinear* counts as "static" as well.
+QUANTIZED_OPERATORS: dict[str, str] = {
+    "QuantizeLinear": "qdq", "DequantizeLinear": "qdq",
+    "QGemm": "static",
+    "DynamicQuantizeLinear": "dynamic", "MatMulInteger": "dynamic", "ConvInteger": "dynamic",
+    "DynamicQuantizeMatMul": "dynamic", "MatMulIntegerToFloat": "dynamic",
+    "DynamicQuantizeLSTM": "dynamic",
+}
+
+
+def quantization_role(op_type: str) -> str | None:
+    """The role ("static", "dynamic" or "qdq") of a quantized operator; None for others."""
+    role = QUANTIZED_OPERATORS.get(op_type)
+    return "static" if role is None and op_type.startswith("QLinear") else role
+
+
+def detect_variant(proto) -> tuple[str, dict]:
+    """The variant an ONNX graph is (int8-static, int8-dynamic, int8-weight-only, fp16 or
+    fp32), read from its operators and tensor types, with the evidence: quantized operator
+    counts, how many QuantizeLinear nodes quantize activations with constant scales
+    (static) or computed ones (dynamic), and how many float16 initializers and inputs."""
+    import onnx
+
+    graphs = list(_graphs(proto.graph))
+    constants = {i.name for g in graphs for i in g.initializer}
+    constants |= {out for g in graphs for n in g.node if n.op_type == "Constant"
+                  for out in n.output}
+    operators: dict[str, int] = {}
+    activation_quantizers = {"static": 0, "dynamic": 0}
+    for node in (n for g in graphs for n in g.node):
+        if quantization_role(node.op_type) is None:
+            continue
+        operators[node.op_type] = operators.get(node.op_type, 0) + 1
+        if node.op_type == "QuantizeLinear" and node.input[0] not in constants:
+            constant_scale = len(node.input) > 1 and node.input[1] in constants
+            activation_quantizers["static" if constant_scale else "dynamic"] += 1
+    float16 = onnx.TensorProto.FLOAT16
+    initializers = [i for g in graphs for i in g.initializer]
+    named = {i.name for i in initializers}  # old IR versions list them as inputs too
+    float16_tensors = sum(i.data_type == float16 for i in initializers) + sum(
+        v.type.tensor_type.elem_type == float16 for v in proto.graph.input if v.name not in named)
+    roles = {quantization_role(op) for op in operators}
+    if "static" in roles or activation_quantizers["static"]:
+        variant = "int8-static"
+    elif "dynamic" in roles or activation_quantizers["dynamic"]:
+        variant = "int8-dynamic"
+    elif operators:  # DequantizeLinear on weights only: activations stay float
+        variant = "int8-weight-only"
+    else:
+        variant = "fp16" if float16_tensors else "fp32"
+    return variant, {"operators": dict(sorted(operators.items())),
+                     "activation_quantizers": activation_quantizers,
+                     "float16_tensors": int(float16_tensors)}
+
+
+def _graphs(graph):
+    """`graph` and every subgraph inside it (If, Loop and Scan bodies)."""
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                yield from _graphs(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _graphs(subgraph)
 
 
 def _ensure_dir(directory: Path) -> Path:

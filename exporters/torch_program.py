@@ -9,6 +9,7 @@ same way. The batch dimension is dynamic.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -33,8 +34,10 @@ def export_program(module, example: np.ndarray, path: str | os.PathLike[str],
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise BadInputError(f"torch.export cannot capture the model: "
                             f"{type(exc).__name__}: {first[:300]}") from None
+    buffer = io.BytesIO()  # torch.export wants a .pt2 name or a buffer, not a temp name
+    torch.export.save(program, buffer)
     with atomic_path(path) as tmp:
-        torch.export.save(program, str(tmp))
+        tmp.write_bytes(buffer.getvalue())
     spec = TensorSpec("input", ("batch", *example.shape[1:]))
     base = source or Artifact(path=path, format="torch")
     return base.derive(path, "export:torch", format="torch", inputs=(spec,),

@@ -18,14 +18,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, atomic_path
+from edgenn.core import Artifact, BadInputError, atomic_path, parse_enum, samples, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,6 @@ class QType(str, Enum):
 class QuantFormat(str, Enum):
     QDQ = "qdq"  # QuantizeLinear/DequantizeLinear pairs; ORT fuses them into int8 kernels
     QOPERATOR = "qoperator"  # QLinearConv & co.; often slower on CPU (see module docstring)
-
-
-def parse_enum(kind: type[Enum], value: Any, name: str) -> Any:
-    """`value` as a member of `kind`; BadInputError listing the allowed values otherwise."""
-    try:
-        return kind(value.value if isinstance(value, Enum) else str(value).lower())
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise BadInputError(f"unknown {name} '{value}' (choose one of: {allowed})") from None
 
 
 @dataclass(frozen=True)
@@ -102,7 +93,7 @@ class StaticConfig:
             raise BadInputError(f"percentile must be in (50, 100], got {self.percentile}")
 
     def describe(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(self).items()}
+        return to_plain(self)
 
 
 # The settings `onnxruntime.quantization.quantize_static` uses when given none: the
@@ -166,14 +157,18 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
             else artifact.path
         _check_nodes(source, config.nodes_to_exclude)
         staged = staging / out.name
+        names, fixed = _inputs(source)
+        batch = fixed or config.batch_size  # a fixed batch dimension takes only its size
+        rows = samples.count(calibration_x)
+        if fixed and rows >= fixed:
+            calibration_x = samples.take(calibration_x, slice(0, rows // fixed * fixed))
         extra: dict[str, Any] = {}
         if config.method is CalibrationMethod.PERCENTILE:
             extra["CalibPercentile"] = config.percentile
         with _library_hints_silenced():
             ort_quantize_static(
                 str(source), str(staged),
-                calibration_data_reader=batch_reader(_input_name(source), calibration_x,
-                                                     config.batch_size),
+                calibration_data_reader=batch_reader(names, calibration_x, batch),
                 quant_format=_ort_format(config.quant_format),
                 per_channel=config.per_channel, reduce_range=config.reduce_range,
                 activation_type=_ort_qtype(config.activation_type),
@@ -196,8 +191,14 @@ def preprocess(model_path: Path, out_path: Path) -> Path:
     return out_path
 
 
-def check_calibration(artifact: Artifact, calibration_x: Any) -> np.ndarray:
-    """The calibration data as float32 (N, *sample_shape); BadInputError when unusable."""
+def check_calibration(artifact: Artifact, calibration_x: Any) -> samples.Samples:
+    """The calibration data as float32 (N, *sample_shape), or one such array per input
+    name for a model with several; BadInputError when unusable."""
+    if isinstance(calibration_x, dict):
+        if not calibration_x or samples.count(calibration_x) == 0:
+            raise BadInputError("calibration set is empty: static int8 needs at least one "
+                                "sample from the training split")
+        return {name: np.ascontiguousarray(array) for name, array in calibration_x.items()}
     if not isinstance(calibration_x, np.ndarray):
         raise BadInputError(f"calibration data must be a numpy array, got "
                             f"{type(calibration_x).__name__}")
@@ -219,20 +220,26 @@ def check_calibration(artifact: Artifact, calibration_x: Any) -> np.ndarray:
     return np.ascontiguousarray(calibration_x, dtype=np.float32)
 
 
-def batch_reader(input_name: str, x: np.ndarray, batch_size: int):
-    """An onnxruntime CalibrationDataReader over `x` in batches (rewindable)."""
+def batch_reader(input_names: str | list[str], x: samples.Samples, batch_size: int):
+    """An onnxruntime CalibrationDataReader over `x` (one array, or one per input name) in
+    batches (rewindable)."""
     from onnxruntime.quantization import CalibrationDataReader
+
+    names = [input_names] if isinstance(input_names, str) else list(input_names)
+    rows = samples.count(x)
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+            self.batches = [samples.as_model_inputs(samples.take(x, slice(i, i + batch_size)),
+                                                    names)
+                            for i in range(0, rows, batch_size)]
             self.position = 0
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             if self.position >= len(self.batches):
                 return None
             self.position += 1
-            return {input_name: self.batches[self.position - 1]}
+            return self.batches[self.position - 1]
 
         def rewind(self) -> None:
             self.position = 0
@@ -315,16 +322,16 @@ def _sample_shape(artifact: Artifact) -> tuple[int | str, ...] | None:
     return None
 
 
-def _input_name(path: Path) -> str:
+def _inputs(path: Path) -> tuple[list[str], int | None]:
+    """The model's input names, and its batch size when the (first) input fixes it."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
-    names = [v.name for v in graph.input if v.name not in initializers]
-    if len(names) != 1:
-        raise BadInputError(f"{path}: static int8 calibrates models with one input, this one "
-                            f"has {len(names)}")
-    return names[0]
+    inputs = [v for v in graph.input if v.name not in initializers]
+    dims = inputs[0].type.tensor_type.shape.dim
+    fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+    return [v.name for v in inputs], (fixed or None)
 
 
 def _ort_qtype(kind: QType):

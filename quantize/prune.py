@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import BadInputError
-
-from .onnx_int8 import parse_enum
+from edgenn.core import BadInputError, parse_enum, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ class PruneConfig:
                                 f"{self.max_layer_sparsity}")
 
     def describe(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(self).items()}
+        return to_plain(self)
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, TensorSpec, atomic_path
+from edgenn.core import Artifact, BadInputError, TensorSpec, atomic_path, parse_enum
 
 log = logging.getLogger(__name__)
-
-
-def _enum(kind: type[Enum], value, name: str = "weight_granularity"):
-    try:
-        return kind(value)
-    except ValueError:
-        choices = ", ".join(m.value for m in kind)
-        raise BadInputError(f"{name} '{value}' is not one of: {choices}") from None
 
 
 class RangeEstimator(str, Enum):
@@ -58,9 +50,10 @@ class TfliteStaticQuantConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weight_granularity",
-                           _enum(WeightGranularity, self.weight_granularity))
+                           parse_enum(WeightGranularity, self.weight_granularity,
+                                      "weight_granularity"))
         object.__setattr__(self, "range_estimator",
-                           _enum(RangeEstimator, self.range_estimator, "range_estimator"))
+                           parse_enum(RangeEstimator, self.range_estimator, "range_estimator"))
         if self.calibration_samples < 1:
             raise BadInputError(f"calibration_samples must be ≥ 1, got "
                                 f"{self.calibration_samples}")

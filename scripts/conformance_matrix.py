@@ -1,4 +1,4 @@
-"""Regenerate the README's conformance matrix from a real run of tests/test_matrix.py.
+"""Regenerate the README's conformance matrix from a real run of tests/run/test_matrix.py.
 
     .venv/bin/python scripts/conformance_matrix.py            # run the tests, update README
     .venv/bin/python scripts/conformance_matrix.py --from results.json   # reuse results
@@ -25,7 +25,7 @@ SYMBOL = {"ok": "✅", "unsupported": "❌", "unavailable": "⛔"}
 
 def run_tests(json_path: Path) -> int:
     env = {**os.environ, "EDGENN_MATRIX_JSON": str(json_path)}
-    command = [sys.executable, "-m", "pytest", "tests/test_matrix.py", "-q", "-p",
+    command = [sys.executable, "-m", "pytest", "tests/run/test_matrix.py", "-q", "-p",
                "no:cacheprovider"]
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
@@ -67,7 +67,7 @@ def render(results: dict[str, dict], exit_code: int) -> str:
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", "✅ runs (percentage: top-1 agreement with the model's own PyTorch output on "
               "48 test images, after a 3-epoch training) · ❌ fails with a typed error, listed "
-              "in `EXPECTED_UNSUPPORTED` in tests/test_matrix.py · ⛔ target unavailable on "
+              "in `EXPECTED_UNSUPPORTED` in tests/run/test_matrix.py · ⛔ target unavailable on "
               "the machine that ran it", ""]
     lines += [f"- **{where}**: {why}" for where, why in reasons.items()]
     verdict = "all cells passed" if exit_code == 0 else f"pytest exit code {exit_code}"

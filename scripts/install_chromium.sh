@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install Debian's chromium for the headless-browser test of report.html
-# (tests/test_html_report.py). Idempotent: does nothing when chromium is already there.
+# (tests/report/test_html.py). Idempotent: does nothing when chromium is already there.
 # Needs root (or sudo); CI calls it from .ci/run before the tests.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create the second, small environment that proves the TFLite runner's fallback:
 # tflite-runtime 2.14 (the last release, built against NumPy 1) with numpy<2, plus edgenn
-# itself (editable, no dependencies), so tests/test_mobile_tflite.py can run the same
+# itself (editable, no dependencies), so tests/targets/test_tflite.py can run the same
 # .tflite files through `edgenn.targets.tflite` there and compare with ai-edge-litert.
 #
 # Idempotent and quick: when the environment already imports what it needs, it does

@@ -4,6 +4,7 @@
 once into a cache beside it, so engine building never enters latency. `load` binds
 inputs and outputs on the device (IO binding): `run()` includes the host↔device copies,
 and the runner also reports a device-only figure (`device_latency_ms`) that excludes them.
+A model whose input fixes the batch size runs larger batches in chunks.
 
 No GPU exists on the machines edgenn is developed and tested on: `available()` says which
 piece is missing (driver, onnxruntime-gpu, provider) and how to install it.
@@ -12,7 +13,9 @@ piece is missing (driver, onnxruntime-gpu, provider) and how to install it.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from enum import Enum
@@ -21,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError
+from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError, parse_enum
+from edgenn.core.target import (
+    brought_by_user,
+    fixed_batch_size,
+    fixed_size_chunks,
+    run_in_fixed_batches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +110,7 @@ class GpuTarget:
     install_hint = INSTALL
 
     def __init__(self, provider: str = "auto", fp16: bool = False) -> None:
-        try:
-            self.provider = Provider(provider)
-        except ValueError:
-            raise BadInputError(f"gpu provider '{provider}' is not one of: "
-                                f"{', '.join(p.value for p in Provider)}") from None
+        self.provider = parse_enum(Provider, provider, "gpu provider")
         self.fp16 = bool(fp16)
 
     def available(self) -> str | None:
@@ -126,23 +131,23 @@ class GpuTarget:
 
     def select(self, artifacts: Sequence[Artifact]) -> list[Artifact]:
         return [a for a in artifacts if a.format == "onnx"
-                and a.variant in ("fp32", "fp16", "int8-static")]
+                and (a.variant in ("fp32", "fp16", "int8-static") or brought_by_user(a))]
 
     def compile(self, artifact: Artifact, workdir: Path) -> Artifact:
         import onnxruntime as ort
 
         if artifact.format != "onnx":
             raise BadInputError(f"gpu target takes ONNX, got {artifact.format}")
+        if len(artifact.inputs) > 1:  # its IO binding feeds one input
+            raise BadInputError(f"gpu target: models with several inputs are not supported "
+                                f"yet (this one takes {len(artifact.inputs)})")
         reason = self.available()
         if reason:
             raise TargetUnavailableError(f"gpu: {reason}")
         workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
         out = workdir / f"{artifact.path.stem}.gpu.onnx"
-        shutil.copyfile(artifact.path, out)
-        extra = []
-        for file in artifact.extra_files:
-            shutil.copyfile(file, workdir / file.name)
-            extra.append(workdir / file.name)
+        extra = copy_with_external_data(artifact, out)
         cache = workdir / f"{artifact.path.stem}.trt-cache"
         cache.mkdir(exist_ok=True)
         providers = choose_providers(ort.get_available_providers(), self.provider,
@@ -164,6 +169,33 @@ class GpuTarget:
         return GpuRunner(artifact.path, providers, options.threads)
 
 
+def copy_with_external_data(artifact: Artifact, out: Path) -> list[Path]:
+    """Copy the model to `out` and its external data files beside it, at the locations the
+    model names (relative to its folder); return the data files' new paths.
+
+    Copies are made in a private folder and moved into place, data first: nothing
+    half-copied sits under a final name, and the model never names a missing file.
+    """
+    with tempfile.TemporaryDirectory(prefix=".gpu-", dir=out.parent) as staging_name:
+        staging = Path(staging_name)
+        moves = []
+        for file in artifact.extra_files:
+            try:
+                location = file.relative_to(artifact.path.parent)
+            except ValueError:
+                location = Path(file.name)
+            staged = staging / location
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, staged)
+            moves.append((staged, out.parent / location))
+        shutil.copyfile(artifact.path, staging / out.name)
+        for staged, final in moves:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, final)
+        os.replace(staging / out.name, out)
+    return [final for _, final in moves]
+
+
 class GpuRunner:
     """IO-bound session: inputs copied to the device, outputs copied back, per run."""
 
@@ -177,6 +209,7 @@ class GpuRunner:
         first = self.session.get_inputs()[0]
         self.input_name = first.name
         self.input_dtype = np.float16 if first.type == "tensor(float16)" else np.float32
+        self.batch_size = fixed_batch_size(first.shape)  # None: any batch runs at once
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._last_batch: np.ndarray | None = None
 
@@ -193,14 +226,24 @@ class GpuRunner:
         return binding, device_input  # the OrtValue must outlive the binding's use
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        self._last_batch = batch
+        return run_in_fixed_batches(self._run_once, batch, self.batch_size)
+
+    def _run_once(self, batch: np.ndarray) -> np.ndarray:
         binding, _device_input = self._bind(batch)
         self.session.run_with_iobinding(binding)
-        self._last_batch = batch
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
+    def device_bound_batch(self, batch: np.ndarray) -> np.ndarray:
+        """What one device run takes of `batch`: all of it, or one chunk of a fixed batch."""
+        if self.batch_size is None or len(batch) == self.batch_size:
+            return batch
+        return next(fixed_size_chunks(batch, self.batch_size))[0]
+
     def device_latency_ms(self, batch: np.ndarray, runs: int = 100) -> list[float]:
-        """Latency with input and output left on the device: no host↔device copies."""
-        binding, _device_input = self._bind(batch)
+        """Latency with input and output left on the device: no host↔device copies. For a
+        model that fixes its batch size, that of one chunk (see `device_bound_batch`)."""
+        binding, _device_input = self._bind(self.device_bound_batch(batch))
         for _ in range(10):
             self.session.run_with_iobinding(binding)
         samples = []
@@ -216,7 +259,8 @@ class GpuRunner:
         figures: dict = {"providers": self.session.get_providers()}
         if self._last_batch is not None:
             samples = self.device_latency_ms(self._last_batch)
-            figures["device_latency_ms"] = {"p50": float(np.percentile(samples, 50)),
-                                            "p90": float(np.percentile(samples, 90)),
-                                            "runs": len(samples)}
+            figures["device_latency_ms"] = {
+                "p50": float(np.percentile(samples, 50)),
+                "p90": float(np.percentile(samples, 90)), "runs": len(samples),
+                "batch_size": len(self.device_bound_batch(self._last_batch))}
         return figures

@@ -3,8 +3,10 @@
 `compile` converts an ONNX model with `onnxruntime.tools.convert_onnx_models_to_ort`
 (graph optimisations applied and saved, as a mobile build loads them) and writes, beside
 the .ort, the reduced-operator configuration a custom minimal ORT build needs
-(`--include_ops_by_config`). Both files count in the artifact's size. The full
-onnxruntime package runs .ort files too, which is how the rows are measured here.
+(`--include_ops_by_config`). Both files count in the artifact's size; the .ort holds all
+the weights, external data of the ONNX included. The full onnxruntime package runs .ort
+files too, which is how the rows are measured here. A model whose input fixes the batch
+size runs larger batches in chunks.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, EdgeNNError, RunOptions
+from edgenn.core import Artifact, BadInputError, EdgeNNError, RunOptions, parse_enum
+from edgenn.core.samples import Samples
+from edgenn.core.target import (
+    brought_by_user,
+    fixed_batch_size,
+    model_feed,
+    run_in_fixed_batches,
+)
+from edgenn.targets.cpu import ORT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +48,7 @@ class OrtMobileTarget:
     install_hint = 'pip install "edgenn[mobile]"'
 
     def __init__(self, platform: str = "arm", type_reduction: bool = False) -> None:
-        try:
-            self.platform = Platform(platform)
-        except ValueError:
-            choices = ", ".join(p.value for p in Platform)
-            raise BadInputError(f"platform '{platform}' is not one of: {choices}") from None
+        self.platform = parse_enum(Platform, platform, "platform")
         self.type_reduction = bool(type_reduction)  # per-operator types in the config
 
     def available(self) -> str | None:
@@ -54,7 +60,8 @@ class OrtMobileTarget:
         return None
 
     def select(self, artifacts: Sequence[Artifact]) -> list[Artifact]:
-        return [a for a in artifacts if a.format == "onnx" and a.variant in ("fp32", "int8-static")]
+        return [a for a in artifacts if a.format == "onnx"
+                and (a.variant in ("fp32", "int8-static") or brought_by_user(a))]
 
     def compile(self, artifact: Artifact, workdir: Path) -> Artifact:
         """ONNX → `<stem>.ort` and `<stem>.required_operators.config` in `workdir`."""
@@ -80,9 +87,10 @@ class OrtMobileTarget:
         with tempfile.TemporaryDirectory(prefix=".ort-", dir=workdir) as staging_name:
             staging = Path(staging_name)
             source = staging / "in" / artifact.path.name
-            source.parent.mkdir()
-            for file in artifact.files():
-                shutil.copyfile(file, source.parent / file.name)
+            for file in artifact.files():  # external data where the model's locations say
+                copy = source.parent / external_location(file, artifact.path.parent)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, copy)
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     convert_onnx_models_to_ort(
@@ -115,6 +123,15 @@ class OrtMobileTarget:
             raise BadInputError(f"ort-mobile loads compiled .ort models, got {artifact.format} "
                                 f"({artifact.path})")
         return OrtMobileRunner(artifact.path, options.threads)
+
+
+def external_location(file: Path, model_dir: Path) -> Path:
+    """Where `file` sits relative to the folder of the model that names it: ONNX external
+    data locations are relative to the model's folder."""
+    try:
+        return Path(file).relative_to(model_dir)
+    except ValueError:
+        return Path(Path(file).name)
 
 
 def required_operators(config_path: Path) -> dict[str, set[str]]:
@@ -151,13 +168,17 @@ class OrtMobileRunner:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise BadInputError(f"{path}: not a valid .ort model ({first})") from None
         first_input = self.session.get_inputs()[0]
-        self.input_name = first_input.name
-        self.input_dtype = np.float16 if first_input.type == "tensor(float16)" else np.float32
+        self.inputs = [(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32)))
+                       for i in self.session.get_inputs()]
+        self.batch_size = fixed_batch_size(first_input.shape)  # None: any batch at once
         self.threads = threads
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        feed = np.asarray(batch).astype(self.input_dtype, copy=False)
-        return np.asarray(self.session.run(None, {self.input_name: feed})[0], dtype=np.float32)
+    def run(self, batch: Samples) -> np.ndarray:
+        return run_in_fixed_batches(self._run_once, batch, self.batch_size)
+
+    def _run_once(self, batch: Samples) -> np.ndarray:
+        return np.asarray(self.session.run(None, model_feed(batch, self.inputs))[0],
+                          dtype=np.float32)
 
     def metrics(self) -> dict[str, Any]:
         return {"providers": self.session.get_providers(), "format": "ort"}

@@ -16,7 +16,7 @@ from edgenn.core import Artifact, BadInputError, RunOptions
 class PyTorchTarget:
     name = "pytorch"
     accepts = ("torch",)
-    description = "PyTorch eager, fp32 (the reference)"
+    description = "PyTorch fp32, the torch.export program (the reference)"
     install_hint = "pip install torch==2.13.0"
 
     def available(self) -> str | None:

@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError, atomic_path
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    RunOptions,
+    TargetUnavailableError,
+    atomic_path,
+    parse_enum,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +73,7 @@ class TfliteTarget:
     install_hint = INSTALL_HINT
 
     def __init__(self, runtime: str = "auto", xnnpack: bool = True) -> None:
-        try:
-            self.runtime = Runtime(runtime)
-        except ValueError:
-            choices = ", ".join(r.value for r in Runtime)
-            raise BadInputError(f"runtime '{runtime}' is not one of: {choices}") from None
+        self.runtime = parse_enum(Runtime, runtime, "runtime")
         self.xnnpack = bool(xnnpack)
 
     def available(self) -> str | None:

@@ -33,19 +33,17 @@ def trained_cnn(digits):
 
 @pytest.fixture(scope="session")
 def cnn_artifacts(tmp_path_factory, trained_cnn, digits):
-    """[torch checkpoint artifact, fp32 ONNX artifact] of the trained CNN."""
-    from edgenn.core import Artifact, TensorSpec
+    """[PyTorch program (.pt2) artifact, fp32 ONNX artifact] of the trained CNN."""
+    from edgenn.core import Artifact
     from edgenn.exporters.onnx import export_onnx
-    from edgenn.frontend.train import ModelConfig, save_checkpoint
+    from edgenn.exporters.torch_program import export_program
 
     root = tmp_path_factory.mktemp("cnn")
-    config = ModelConfig("cnn", digits.sample_shape, digits.num_classes)
-    checkpoint = save_checkpoint(root / "checkpoint.pt", trained_cnn, config)
-    spec = TensorSpec("input", ("batch", *digits.sample_shape))
-    torch_artifact = Artifact(checkpoint, "torch", inputs=(spec,), lineage=("train",),
-                              metadata={"variant": "fp32"})
+    trained = Artifact(root / "checkpoint.pt", "checkpoint", lineage=("train",))
+    torch_artifact = export_program(trained_cnn, digits.x_val[:8], root / "model.pt2",
+                                    source=trained)
     onnx_artifact = export_onnx(trained_cnn, digits.x_val[:8], root / "model.onnx",
-                                parity_batches=[digits.x_val], source=torch_artifact)
+                                parity_batches=[digits.x_val], source=trained)
     return [torch_artifact, onnx_artifact]
 
 

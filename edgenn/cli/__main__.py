@@ -2,6 +2,6 @@
 
 import sys
 
-from edgenn.cli.main import main
+from edgenn.cli.program import main
 
 sys.exit(main())

@@ -109,14 +109,14 @@ def parse_target_options(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
 def show_report(ui, report: Report, out: Path | None = None) -> None:
     from rich.markup import escape
 
-    from edgenn.report.table import reasons, rich_table
+    from edgenn.report.table import notes, reasons, rich_table
 
     ui.print(rich_table(report))
     for label, why in reasons(report):
         ui.print(f"[yellow]{escape(label)}[/yellow]: {escape(why)}")
-    for row in report.rows:
-        if row.extra.get("note"):
-            ui.print(f"[cyan]note[/cyan] {escape(row.label)}: {escape(str(row.extra['note']))}")
+    for label, kind, text in notes(report):
+        color = "yellow" if kind == "warning" else "cyan"
+        ui.print(f"[{color}]{kind}[/{color}] {escape(label)}: {escape(text)}")
     if out is not None:
         ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
                  f"{out / 'report.json'} · {out / 'manifest.json'}")

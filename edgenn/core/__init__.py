@@ -5,6 +5,7 @@ a target or a pass can be added without touching the rest. The names below are t
 the stages use; each lives in a small module of its own.
 """
 
+from edgenn.core import samples
 from edgenn.core.artifact import Artifact, TensorSpec
 from edgenn.core.config import jsonable, parse_enum, to_plain
 from edgenn.core.errors import (
@@ -28,6 +29,6 @@ __all__ = [
     "Artifact", "BadInputError", "BudgetExceededError", "EdgeNNError", "RunOptions", "Runner",
     "Target", "TargetUnavailableError", "TensorSpec", "ToleranceExceededError",
     "UnsupportedOperatorError", "atomic_path", "jsonable", "native_stderr_silenced",
-    "parse_enum", "predicted_classes", "prepare_out_dir", "runner_metrics", "sha256_of", "to_plain",
-    "write_text_atomic",
+    "parse_enum", "predicted_classes", "prepare_out_dir", "runner_metrics", "samples",
+    "sha256_of", "to_plain", "write_text_atomic",
 ]

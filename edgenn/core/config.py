@@ -30,17 +30,17 @@ def parse_enum(kind: type[E], value: Any, name: str) -> E:
         if member.value == raw or (isinstance(raw, str) and str(member.value) == raw.lower()):
             return member
     allowed = ", ".join(str(m.value) for m in kind)
-    raise BadInputError(f"unknown {name} '{raw}' (choose one of: {allowed})")
+    raise BadInputError(f"{name} '{raw}' is not one of: {allowed}")
 
 
 def to_plain(value: Any) -> Any:
     """Plain JSON data from configs and results: dataclasses become dicts, enums their
     values, tuples lists, paths strings, NumPy scalars and arrays Python numbers and lists,
     non-finite floats None."""
+    if isinstance(value, Enum):  # first: str- and int-valued enums are str and int too
+        return to_plain(value.value)
     if value is None or isinstance(value, (bool, int, str)):
         return value
-    if isinstance(value, Enum):
-        return value.value
     if isinstance(value, float):
         return value if np.isfinite(value) else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -34,6 +34,7 @@ class Measurement:
     top1_agreement: float | None = None
     max_abs_error: float | None = None
     snr_db: float | None = None
+    cosine_similarity: float | None = None  # mean per sample, against the reference
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, mean, ...
     latency_samples_ms: list[float] = field(default_factory=list)
     batch_size: int | None = None

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from edgenn.core import samples
 from edgenn.core.artifact import Artifact
+from edgenn.core.errors import EdgeNNError
+from edgenn.core.samples import Samples
 
 
 @dataclass(frozen=True)
@@ -69,3 +72,66 @@ def runner_metrics(runner: Runner) -> dict[str, Any]:
     """Target-specific figures a runner can report (spike counts, providers, ...)."""
     metrics = getattr(runner, "metrics", None)
     return dict(metrics()) if callable(metrics) else {}
+
+
+def brought_by_user(artifact: Artifact) -> bool:
+    """True for a model file the user brought as it is (its last step is an import).
+
+    A target asked to run such a model runs it whatever its variant: `select`'s variant
+    choices are defaults for the variants the pipeline builds itself.
+    """
+    return bool(artifact.lineage) and artifact.lineage[-1].startswith("import:")
+
+
+def fixed_batch_size(shape: Sequence[object]) -> int | None:
+    """The batch size a model input fixes (its first dimension, when a positive int); None
+    when that dimension is symbolic or unknown, so that any batch runs at once."""
+    first = shape[0] if len(shape) else None
+    if isinstance(first, bool) or not isinstance(first, int) or first <= 0:
+        return None
+    return first
+
+
+def fixed_size_chunks(batch: Samples, size: int) -> Iterator[tuple[Samples, int]]:
+    """`batch` (one array, or one per input) in chunks of exactly `size` rows, each with
+    how many of its rows are real: the last chunk is padded by repeating its own rows."""
+    for start in range(0, samples.count(batch), size):
+        chunk = samples.take(batch, slice(start, start + size))
+        rows = samples.count(chunk)
+        yield (chunk if rows == size else samples.take(chunk, np.arange(size) % rows)), rows
+
+
+def run_in_fixed_batches(run: Callable[[Samples], np.ndarray], batch: Samples,
+                         batch_size: int | None) -> np.ndarray:
+    """`run(batch)` for a model whose input fixes the batch at `batch_size` rows (see
+    `fixed_batch_size`): the batch runs in chunks of that size, padding dropped from the
+    outputs, which are concatenated. With `batch_size` None, or a batch of exactly that
+    size, `run` sees the batch as it is."""
+    rows = samples.count(batch)
+    if batch_size is None or rows == batch_size or not rows:
+        return run(batch)
+    outputs = []
+    for chunk, rows in fixed_size_chunks(batch, batch_size):
+        output = np.asarray(run(chunk))
+        if output.ndim == 0 or output.shape[0] != batch_size:
+            raise EdgeNNError(f"the model fixes its batch at {batch_size} but its output of "
+                              f"shape {output.shape} has no batch dimension, so a batch of "
+                              f"{rows} cannot be split into runs of {batch_size}")
+        outputs.append(output[:rows])
+    return np.concatenate(outputs)
+
+
+def model_feed(batch: Samples, inputs: Sequence[tuple[str, np.dtype]]) -> dict[str, np.ndarray]:
+    """The runtime's feed {input name: array cast to that input's dtype} for a batch of one
+    array (a one-input model) or of one array per input name."""
+    if not isinstance(batch, dict):
+        if len(inputs) != 1:
+            raise EdgeNNError(f"the model takes {len(inputs)} inputs "
+                              f"({', '.join(n for n, _ in inputs)}): give one array per input")
+        name, dtype = inputs[0]
+        return {name: batch if batch.dtype == dtype else batch.astype(dtype)}
+    missing = [name for name, _ in inputs if name not in batch]
+    if missing:
+        raise EdgeNNError(f"no data for input(s) {', '.join(missing)}")
+    return {name: batch[name] if batch[name].dtype == dtype else batch[name].astype(dtype)
+            for name, dtype in inputs}

@@ -1,8 +1,12 @@
 """Data sets: the embedded default (scikit-learn's digits) and a user's `.npz`.
 
-Every data set is split the same deterministic way (a fixed permutation, stratified by
-class) into train / validation / test, so that every step of a run and every later run
-sees the same test split.
+A user's data comes as users keep it:
+- one `.npz` with `x` and `y`: split the same deterministic way every time (a fixed
+  permutation, stratified by class) into 60 % train / 20 % validation / 20 % test;
+- one `.npz` with an explicit split, `x_train`/`y_train` and `x_test`/`y_test` (and
+  optionally `x_val`/`y_val`): the test set is kept exactly as given, never re-split;
+- a training `.npz` (`x`, `y`) and a separate test `.npz` (`test=`): the same.
+Without a validation set, a fixed stratified quarter of the training part becomes one.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import BadInputError, atomic_path
+from edgenn.core import BadInputError, atomic_path, samples
 
 log = logging.getLogger(__name__)
 
@@ -23,47 +27,66 @@ TRAIN_FRACTION, VAL_FRACTION = 0.6, 0.2
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train / validation / test arrays; x is float32 (N, *sample_shape), y int64 (N,)."""
+    """Train / validation / test arrays; x is float32 (N, *sample_shape), y int64 (N,).
+
+    Without labels (`y` absent: regression outputs, embeddings, images out) every y is
+    None and `num_classes` 0: such data measures a given model by its agreement with the
+    reference, and cannot train one.
+    """
 
     name: str
     x_train: np.ndarray
-    y_train: np.ndarray
+    y_train: np.ndarray | None
     x_val: np.ndarray
-    y_val: np.ndarray
+    y_val: np.ndarray | None
     x_test: np.ndarray
-    y_test: np.ndarray
+    y_test: np.ndarray | None
     num_classes: int
 
     @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
+    def sample_shape(self):
+        """Per-sample shape, or {input name: shape} for a model with several inputs."""
+        return samples.shapes(self.x_train)
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_test is not None
 
     def describe(self) -> str:
+        classes = f"{self.num_classes} classes" if self.labelled else "no labels"
         return (
-            f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} val / "
-            f"{len(self.x_test)} test, samples {self.sample_shape}, {self.num_classes} classes"
+            f"{self.name}: {samples.count(self.x_train)} train / {samples.count(self.x_val)} val / "
+            f"{samples.count(self.x_test)} test, samples {self.sample_shape}, {classes}"
         )
 
 
-def split(name: str, x: np.ndarray, y: np.ndarray) -> Dataset:
-    """Stratified deterministic 60/20/20 split."""
+def split(name: str, x: samples.Samples, y: np.ndarray | None) -> Dataset:
+    """Deterministic 60/20/20 split, stratified by class when there are labels."""
+    if y is None:
+        train, val, test = _stratified(np.zeros(samples.count(x), np.int64),
+                                       (TRAIN_FRACTION, VAL_FRACTION))
+        return Dataset(name, *(part for index in (train, val, test)
+                               for part in (samples.take(x, index), None)), 0)
+    train, val, test = _stratified(y, (TRAIN_FRACTION, VAL_FRACTION))
+    num_classes = int(y.max()) + 1 if len(y) else 0
+    return Dataset(name, *(part for index in (train, val, test)
+                           for part in (samples.take(x, index), y[index])), num_classes)
+
+
+def _stratified(y: np.ndarray, fractions: tuple[float, ...]) -> list[np.ndarray]:
+    """Index sets per fraction (the rest last), stratified by class, from a fixed seed."""
     rng = np.random.default_rng(SPLIT_SEED)
-    train, val, test = [], [], []
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(fractions) + 1)]
     for label in np.unique(y):
         idx = np.flatnonzero(y == label)
         rng.shuffle(idx)
-        n_train = int(round(len(idx) * TRAIN_FRACTION))
-        n_val = int(round(len(idx) * VAL_FRACTION))
-        train.append(idx[:n_train])
-        val.append(idx[n_train : n_train + n_val])
-        test.append(idx[n_train + n_val :])
-    parts = [np.sort(np.concatenate(p)) for p in (train, val, test)]
-    num_classes = int(y.max()) + 1 if len(y) else 0
-    return Dataset(
-        name,
-        x[parts[0]], y[parts[0]], x[parts[1]], y[parts[1]], x[parts[2]], y[parts[2]],
-        num_classes,
-    )
+        start = 0
+        for k, fraction in enumerate(fractions):
+            count = int(round(len(idx) * fraction))
+            parts[k].append(idx[start : start + count])
+            start += count
+        parts[-1].append(idx[start:])
+    return [np.sort(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in parts]
 
 
 def load_digits() -> Dataset:
@@ -76,26 +99,22 @@ def load_digits() -> Dataset:
     return split("digits", x, y)
 
 
+def read_samples(path: str | Path) -> tuple[samples.Samples, np.ndarray | None]:
+    """A user's `.npz` to measure a model on: `x` (or `x.<input>` per input of a model
+    with several) and, when present, `y`."""
+    arrays = _read_arrays(Path(path))
+    inputs = _named_inputs(arrays, str(path))
+    if inputs is not None:
+        return inputs, _labels(arrays, samples.count(inputs), str(path))
+    if "x" in arrays and "y" not in arrays:
+        x, _ = validate_arrays(arrays["x"], np.zeros(len(arrays["x"]), np.int64), str(path))
+        return x, None
+    return _pair(arrays, "x", "y", str(path))
+
+
 def read_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate a user's `.npz` holding `x` (float) and `y` (integer labels)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"data file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            keys = set(archive.files)
-            missing = [k for k in ("x", "y") if k not in keys]
-            if missing:
-                raise BadInputError(
-                    f"{path}: missing array(s) {', '.join(missing)} "
-                    f"(found: {', '.join(sorted(keys)) or 'none'}); expected arrays 'x' and 'y'"
-                )
-            x, y = archive["x"], archive["y"]
-    except BadInputError:
-        raise
-    except Exception as exc:  # zipfile/pickle errors: the file is not an npz
-        raise BadInputError(f"{path}: not a readable .npz file ({exc})") from None
-    return validate_arrays(x, y, str(path))
+    return _pair(_read_arrays(Path(path)), "x", "y", str(path))
 
 
 def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -125,19 +144,136 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarra
     return x, y.astype(np.int64)
 
 
-def load_dataset(data: str | Path | None) -> Dataset:
-    """The embedded digits when `data` is None or 'digits', else a user's `.npz`."""
+def load_dataset(data: str | Path | None, test: str | Path | None = None) -> Dataset:
+    """The embedded digits when `data` is None or 'digits', else a user's `.npz` (with an
+    explicit split, or with a separate `test` file, honoured as given)."""
     if data is None or str(data) == "digits":
+        if test is not None:
+            raise BadInputError("a separate test file needs your own training data (--data)")
         return load_digits()
-    x, y = read_npz(data)
-    return split(Path(data).stem, x, y)
+    name = Path(data).stem
+    arrays = _read_arrays(Path(data))
+    if "x_train" in arrays or "x_test" in arrays:
+        if test is not None:
+            raise BadInputError(f"{data} already holds an explicit split (x_train, x_test); "
+                                "drop the separate test file")
+        return _explicit_split(name, arrays, str(data))
+    inputs = _named_inputs(arrays, str(data))
+    if inputs is not None:  # several inputs, by name
+        if test is not None:
+            raise BadInputError("a separate test file takes one input (x); keep several "
+                                "inputs in one file")
+        return split(name, inputs, _labels(arrays, samples.count(inputs), str(data)))
+    if "x" in arrays and "y" not in arrays and test is None:  # no labels: agreement only
+        x, _ = validate_arrays(arrays["x"], np.zeros(len(arrays["x"]), np.int64), str(data))
+        return split(name, x, None)
+    x, y = _pair(arrays, "x", "y", str(data))
+    if test is None:
+        return split(name, x, y)
+    x_test, y_test = read_npz(test)
+    return _with_test(name, x, y, x_test, y_test)
 
 
-def save_npz(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+def _named_inputs(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray] | None:
+    """{input name: array} when the file holds arrays named `x.<input>` (several inputs)."""
+    names = sorted(k for k in arrays if k.startswith(samples.PREFIX))
+    if not names:
+        return None
+    found = {}
+    for key in names:
+        array = arrays[key]
+        x, _ = validate_arrays(array, np.zeros(len(array), np.int64), f"{where} ({key})")
+        found[key[len(samples.PREFIX):]] = x if np.issubdtype(array.dtype, np.floating) \
+            else array.astype(np.int64)  # integer inputs (ids, indices) stay integers
+    counts = {name: len(a) for name, a in found.items()}
+    if len(set(counts.values())) != 1:
+        raise BadInputError(f"{where}: inputs hold different numbers of samples: {counts}")
+    return found
+
+
+def _labels(arrays: dict[str, np.ndarray], rows: int, where: str) -> np.ndarray | None:
+    if "y" not in arrays:
+        return None
+    _, y = validate_arrays(np.zeros((rows, 1), np.float32), arrays["y"], where)
+    return y
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise BadInputError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except Exception as exc:  # zipfile/pickle errors: the file is not an npz
+        raise BadInputError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+def _pair(arrays: dict[str, np.ndarray], x_key: str, y_key: str, where: str
+          ) -> tuple[np.ndarray, np.ndarray]:
+    missing = [k for k in (x_key, y_key) if k not in arrays]
+    if missing:
+        raise BadInputError(
+            f"{where}: missing array(s) {', '.join(missing)} (found: "
+            f"{', '.join(sorted(arrays)) or 'none'}); expected 'x' and 'y' (or 'x' alone to "
+            "measure a given model without labels), or an explicit split x_train, y_train, "
+            "x_test, y_test")
+    return validate_arrays(arrays[x_key], arrays[y_key], f"{where} ({x_key}, {y_key})")
+
+
+def _explicit_split(name: str, arrays: dict[str, np.ndarray], where: str) -> Dataset:
+    x_train, y_train = _pair(arrays, "x_train", "y_train", where)
+    x_test, y_test = _pair(arrays, "x_test", "y_test", where)
+    if "x_val" in arrays or "y_val" in arrays:
+        x_val, y_val = _pair(arrays, "x_val", "y_val", where)
+        return _assemble(name, (x_train, y_train), (x_val, y_val), (x_test, y_test))
+    return _with_test(name, x_train, y_train, x_test, y_test)
+
+
+def _with_test(name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray,
+               y_test: np.ndarray) -> Dataset:
+    """Training data split 75/25 into train and validation; the test set as given."""
+    train, val = _stratified(y, (0.75,))
+    return _assemble(name, (x[train], y[train]), (x[val], y[val]), (x_test, y_test))
+
+
+def _assemble(name: str, *parts: tuple[np.ndarray, np.ndarray]) -> Dataset:
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = parts
+    if x_train.shape[1:] != x_test.shape[1:] or x_val.shape[1:] != x_test.shape[1:]:
+        raise BadInputError(f"{name}: train, validation and test samples differ in shape "
+                            f"({x_train.shape[1:]}, {x_val.shape[1:]}, {x_test.shape[1:]})")
+    if len(x_val) == 0:
+        raise BadInputError(f"{name}: too few training samples to hold out a validation set")
+    classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    return Dataset(name, x_train, y_train, x_val, y_val, x_test, y_test, classes)
+
+
+def save_npz(path: Path, x: samples.Samples, y: np.ndarray | None) -> Path:
+    """`x` (one array, or one per input) and, when given, `y`, written atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, x=x, y=y)
+            samples.save(handle, x, y)
     return path
+
+
+def check_inputs(x: samples.Samples, inputs, where: str) -> None:
+    """Raise when the samples cannot feed the model's inputs (TensorSpecs): one array for a
+    one-input model, or arrays named after every input, each of a fitting shape."""
+    if not isinstance(x, dict):
+        if len(inputs) != 1:
+            names = ", ".join(spec.name for spec in inputs)
+            raise BadInputError(f"{where}: the model takes {len(inputs)} inputs ({names}); "
+                                f"give one array per input, named x.<input> (x.{inputs[0].name}"
+                                f", …)")
+        check_fits(x, inputs[0].shape, where)
+        return
+    wanted = {spec.name: spec for spec in inputs}
+    missing, unknown = sorted(set(wanted) - set(x)), sorted(set(x) - set(wanted))
+    if missing or unknown:
+        raise BadInputError(f"{where}: inputs by name do not match the model's ("
+                            f"{', '.join(wanted)}): missing {missing or 'none'}, unknown "
+                            f"{unknown or 'none'}")
+    for name, spec in wanted.items():
+        check_fits(x[name], spec.shape, f"{where} (input {name})")
 
 
 def check_fits(x: np.ndarray, input_shape: tuple[int | str, ...], where: str) -> None:

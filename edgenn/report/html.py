@@ -18,7 +18,7 @@ from typing import Any
 from edgenn.core import write_text_atomic
 from edgenn.core.results import Measurement, Report
 from edgenn.report.plots import Plot, pareto_rows, report_plots
-from edgenn.report.table import COLUMNS, row_cells, settings_line
+from edgenn.report.table import COLUMNS, notes, row_cells, settings_line
 
 HTML_NAME = "report.html"
 
@@ -166,11 +166,11 @@ def _table_row(row: Measurement, on_front: bool) -> str:
 
 
 def _notes_section(report: Report) -> str:
-    notes = [(r.label, r.extra["note"]) for r in report.rows if r.extra.get("note")]
-    if not notes:
+    below = notes(report)
+    if not below:
         return ""
-    items = "".join(f"<li><strong>{_e(label)}</strong>: {_e(str(note))}</li>"
-                    for label, note in notes)
+    items = "".join(f"<li><strong>{_e(label)}</strong> ({_e(kind)}): {_e(text)}</li>"
+                    for label, kind, text in below)
     return (f'<section class="card" id="notes"><h2>Notes</h2><ul class="notes">{items}</ul>'
             "</section>")
 

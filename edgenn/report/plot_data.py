@@ -141,3 +141,23 @@ def _finite(value: Any) -> float | None:
 def _number_pair(pair: tuple[Any, Any]) -> tuple[float | None, float | None]:
     first, second = _finite(pair[0]), _finite(pair[1])
     return (first, second) if first is not None and second is not None else (None, None)
+
+
+TRAINING_SERIES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
+def training_curve(data: Any) -> dict[str, list[tuple[float, float]]]:
+    """{series: [(epoch, value)]} from report.extra["training"] (one record per epoch);
+    records or values that are not finite numbers are left out."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for record in _as_list(data):
+        if not isinstance(record, Mapping):
+            continue
+        epoch = _finite(record.get("epoch"))
+        if epoch is None:
+            continue
+        for key in TRAINING_SERIES:
+            value = _finite(record.get(key))
+            if value is not None:
+                curves.setdefault(key, []).append((epoch, value))
+    return curves

@@ -23,6 +23,7 @@ from edgenn.report.plot_data import (
     pareto_front,
     pareto_rows,
     spike_counts_by_layer,
+    training_curve,
 )
 from edgenn.report.table import human_bytes
 
@@ -57,6 +58,7 @@ def report_plots(report: Report, extra: Mapping[str, Any] | None = None) -> list
         lambda: timesteps_plot(report),
         lambda: spikes_plot(report),
         lambda: confusion_plot(report, extra),
+        lambda: training_plot(report),
     ]
     return [plot for plot in (build() for build in builders) if plot is not None]
 
@@ -235,6 +237,32 @@ def confusion_plot(report: Report, extra: Mapping[str, Any] | None = None) -> Pl
 # ---------------------------------------------------------------------------------------
 # Drawing helpers
 # ---------------------------------------------------------------------------------------
+
+
+def training_plot(report: Report) -> Plot | None:
+    curves = training_curve(report.extra.get("training"))
+    if not curves:
+        return None
+    fig, (loss_ax, acc_ax) = _figure(7.2, 5.2, panels=2)
+    styles = {"train_loss": (loss_ax, "train", "-"), "val_loss": (loss_ax, "validation", "--"),
+              "train_accuracy": (acc_ax, "train", "-"),
+              "val_accuracy": (acc_ax, "validation", "--")}
+    for key, points in curves.items():
+        ax, label, line = styles[key]
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, line, marker="o", markersize=3, label=label)
+    source = report.extra.get("source") or {}
+    best = source.get("best_epoch") if isinstance(source, Mapping) else None
+    for ax, name in ((loss_ax, "loss"), (acc_ax, "top-1 accuracy")):
+        if isinstance(best, (int, float)) and not isinstance(best, bool):
+            ax.axvline(best, color="#7b8794", linestyle=":", linewidth=1)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.legend(fontsize=8, frameon=False)
+    kept = f" The dotted line marks the epoch kept (epoch {best})." if best else ""
+    return Plot("training", "Training curve",
+                "Loss and accuracy per epoch on the training and validation splits." + kept,
+                _png(fig))
 
 
 def _figure(width: float, height: float, panels: int = 1):

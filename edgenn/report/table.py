@@ -15,7 +15,7 @@ def row_cells(row: Measurement) -> list[str]:
     return [
         row.target,
         row.variant,
-        row.status if row.status == "ok" else f"{row.status}: {short_reason(row.reason)}",
+        _status(row),
         _fmt(row.accuracy, "{:.4f}"),
         _fmt(row.top1_agreement, "{:.2%}"),
         _fmt(row.max_abs_error, "{:.2g}"),
@@ -25,6 +25,21 @@ def row_cells(row: Measurement) -> list[str]:
         human_bytes(row.size_bytes),
         _fmt(row.peak_rss_mb, "{:.0f}"),
     ]
+
+
+def _status(row: Measurement) -> str:
+    if row.status != "ok":
+        return f"{row.status}: {short_reason(row.reason)}"
+    drop = row.extra.get("accuracy_drop_pp")
+    return "ok" if drop is None else f"ok ⚠ −{drop:.1f} pp"
+
+
+def notes(report: Report) -> list[tuple[str, str, str]]:
+    """(row label, kind, text) for every warning and note under the table; warnings first."""
+    found = [(r.label, "warning", str(r.extra["warning"]))
+             for r in report.rows if r.extra.get("warning")]
+    return found + [(r.label, "note", str(r.extra["note"]))
+                    for r in report.rows if r.extra.get("note")]
 
 
 def short_reason(reason: str, limit: int = 48) -> str:
@@ -84,9 +99,10 @@ def render_markdown(report: Report) -> str:
     if not_ok:
         lines += ["", "## Skipped and failed rows", ""] + [f"- **{label}**: {why}"
                                                           for label, why in not_ok]
-    notes = [(r.label, r.extra["note"]) for r in report.rows if r.extra.get("note")]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- **{label}**: {note}" for label, note in notes]
+    below = notes(report)
+    if below:
+        lines += ["", "## Notes", ""] + [f"- **{label}** ({kind}): {text}"
+                                         for label, kind, text in below]
     if env:
         versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
         lines += ["", f"Environment: Python {env.get('python')} on {env.get('platform')}, "
@@ -104,6 +120,7 @@ def rich_table(report: Report):
                          else "right", overflow="fold")
     for row in report.rows:
         cells = [escape(cell) for cell in row_cells(row)]
-        style = {"ok": None, "skipped": "yellow", "failed": "red"}.get(row.status)
+        style = {"ok": "yellow" if row.extra.get("warning") else None,
+                 "skipped": "yellow", "failed": "red"}.get(row.status)
         table.add_row(*cells, style=style)
     return table

@@ -74,6 +74,12 @@ class CompressionConfig:
     method: CalibrationMethod = CalibrationMethod.MINMAX  # static int8 calibration
     calibration_samples: int = 256  # drawn once from the training split
     max_accuracy_drop: float | None = None  # percentage points vs fp32, on validation
+    # Without a budget: rows that lose more than this (pp, test split, against the fp32
+    # PyTorch model) are flagged in the table and the notes.
+    accuracy_tolerance: float = 1.0
+    # int8 candidates whose batch-1 p50 lies within this fraction of the fastest count as
+    # equally fast: the most accurate of them is chosen.
+    latency_noise: float = 0.1
     candidates: tuple[Candidate, ...] = DEFAULT_CANDIDATES
     prune: PruneConfig = PruneConfig()
     fine_tune_epochs: int = 10
@@ -96,6 +102,8 @@ class CompressionConfig:
         if not (isinstance(self.calibration_samples, int) and self.calibration_samples >= 1):
             raise BadInputError("calibration set is empty: calibration samples must be ≥ 1")
         at_least("fine_tune_epochs", self.fine_tune_epochs, 0)
+        at_least("accuracy_tolerance", self.accuracy_tolerance, 0)
+        at_least("latency_noise", self.latency_noise, 0)
         at_least("fine_tune_lr", self.fine_tune_lr, 0, strict=True)
         if not self.candidates:
             raise BadInputError("at least one int8 candidate setting is needed")
@@ -110,9 +118,11 @@ class RunConfig:
     """
 
     out: Path = Path("edgenn-out")
-    model: str = "cnn"  # a zoo model (`edgenn zoo`) or path/to/file.py:factory
+    model: str = "cnn"  # a zoo model (`edgenn zoo`), path/to/file.py:factory or an .onnx
     model_options: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None  # pretrained state dict: the model is not trained
     data: str | None = None  # None: the embedded digits; else a user's .npz
+    test_data: str | None = None  # a separate test .npz, kept as given
     train: TrainConfig = TrainConfig()
     targets: tuple[str, ...] | None = None  # None: every registered target
     target_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -123,6 +133,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
+        if self.weights is not None and str(self.model).lower().endswith(".onnx"):
+            raise BadInputError("--weights is for PyTorch models; an ONNX file holds its own")
         if self.train.seed != self.seed:
             object.__setattr__(self, "train", replace(self.train, seed=self.seed))
         if self.targets is not None:
@@ -141,6 +153,8 @@ class RunConfig:
         """The settings as report.json records them."""
         return {
             "model": self.model, "data": self.data or "digits", "seed": self.seed,
+            **({"weights": self.weights} if self.weights else {}),
+            **({"test_data": self.test_data} if self.test_data else {}),
             "targets": list(self.targets) if self.targets else "all",
             "batch_size": self.latency.batch_size, "threads": self.latency.threads,
             "warmup": self.latency.warmup, "runs": self.latency.runs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -29,6 +30,7 @@ from edgenn.core import (
     native_stderr_silenced,
     predicted_classes,
     runner_metrics,
+    samples,
 )
 from edgenn.core.results import Measurement
 from edgenn.run.config import LatencySettings
@@ -112,8 +114,9 @@ def measure(job: Job) -> Measurement:
         from edgenn.core.registry import create_target
 
         row.size_bytes = artifact.size_bytes()
-        with np.load(job.data_path) as archive:
-            x, y = archive["x"].astype(np.float32), archive["y"]
+        x, y = samples.load(job.data_path)  # no y: a model measured by agreement
+        if isinstance(x, np.ndarray):
+            x = x.astype(np.float32)
         before = _current_rss_mb()
         target = create_target(job.target, **job.target_options)
         with native_stderr_silenced():  # runtimes' C++ INFO lines ("Created XNNPACK ...")
@@ -122,38 +125,42 @@ def measure(job: Job) -> Measurement:
         row.load_rss_mb = round(_current_rss_mb() - before, 2)
 
         # The split in one call when it fits: runners may reuse that work in evaluate(x, y).
-        chunks = [x] if len(x) <= job.eval_batch else [
-            x[i : i + job.eval_batch] for i in range(0, len(x), job.eval_batch)]
+        count = samples.count(x)
+        chunks = [x] if count <= job.eval_batch else [
+            samples.take(x, slice(i, i + job.eval_batch)) for i in range(0, count, job.eval_batch)]
         outputs = np.concatenate([np.asarray(runner.run(chunk)) for chunk in chunks])
-        row.samples = int(len(x))
-        row.accuracy = float(np.mean(predicted_classes(outputs) == y))
+        row.samples = int(count)
+        if y is not None:
+            row.accuracy = float(np.mean(predicted_classes(outputs) == y))
         if job.reference_path:
             reference = np.load(job.reference_path)
             stats = agreement(outputs, reference, getattr(runner, "comparable_outputs", True))
             row.top1_agreement = stats["top1_agreement"]
             row.max_abs_error = stats["max_abs_error"]
             row.snr_db = stats["snr_db"]
+            row.cosine_similarity = stats["cosine_similarity"]
         evaluate = getattr(runner, "evaluate", None)
-        if callable(evaluate):
+        if callable(evaluate) and y is not None:
             row.extra.update(evaluate(x, y))
 
         settings = job.latency
         runs = min(settings.runs, int(getattr(runner, "max_latency_runs", settings.runs)))
         # A runner that caps its timed runs is a slow simulator: one warm-up run is enough.
         warmup = settings.warmup if runs == settings.runs else min(settings.warmup, 1)
-        batch = np.ascontiguousarray(np.resize(x, (settings.batch_size, *x.shape[1:])))
+        batch = samples.resize(x, settings.batch_size)
         run = runner.run
         for _ in range(warmup):
             run(batch)
-        samples = []
+        timings = []
         clock = time.perf_counter
         for _ in range(runs):
             start = clock()
             run(batch)
-            samples.append((clock() - start) * 1000.0)
-        row.latency_samples_ms = [round(s, 5) for s in samples]
-        row.latency_ms = latency_stats(samples)
+            timings.append((clock() - start) * 1000.0)
+        row.latency_samples_ms = [round(s, 5) for s in timings]
+        row.latency_ms = latency_stats(timings)
         row.extra.update(runner_metrics(runner))
+        row.extra["process_id"] = os.getpid()  # which process measured it (isolation)
         row.peak_rss_mb = round(_peak_rss_mb(), 2)
     except EdgeNNError as exc:
         row.status, row.reason = "failed", str(exc)

@@ -19,7 +19,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,32 +33,14 @@ from edgenn.core import (
 )
 from edgenn.core.registry import TARGETS, create_target
 from edgenn.core.results import Measurement, Report
-from edgenn.frontend.data import Dataset, check_fits, load_dataset, save_npz
-from edgenn.run import plan
+from edgenn.frontend.data import Dataset, check_inputs, load_dataset, read_samples, save_npz
+from edgenn.run import plan, sources
 from edgenn.run.compress import budget_verdict
-from edgenn.run.config import Hooks, RunConfig
+from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 from edgenn.run.harness import Job, measure_all
 from edgenn.run.manifest import environment, write_manifest
 
 log = logging.getLogger(__name__)
-
-
-def train_model(config: RunConfig, data: Dataset, hooks: Hooks, model: Any = None
-                ) -> tuple[Any, dict[str, Any]]:
-    """Train the run's model (built by `build_run_model` unless given); returns the model
-    and what the checkpoint records about its training."""
-    from edgenn.frontend.train import train
-
-    if model is None:
-        model = build_run_model(config, data)
-    with hooks.progress("train", config.train.epochs) as advance:
-        result = train(model, data, config.train,
-                       lambda epoch, total, rec: advance(
-                           info=f"val loss {rec['val_loss']:.3f} acc {rec['val_accuracy']:.3f}"))
-    hooks.status(f"trained {config.model}: best epoch {result.best_epoch}/{result.epochs_run}, "
-                 f"val accuracy {result.val_accuracy:.4f}")
-    return model, {"train": config.train.to_dict(), "best_epoch": result.best_epoch,
-                   "val_accuracy": result.val_accuracy}
 
 
 def compile_for_targets(artifacts: Sequence[Artifact], config: RunConfig, hooks: Hooks,
@@ -90,8 +71,9 @@ def compile_for_targets(artifacts: Sequence[Artifact], config: RunConfig, hooks:
         selected = target.select(artifacts)
         if not selected:
             decided.append(Measurement(target=name, variant="–", status="skipped",
-                                       reason="no artifact of a format it accepts "
-                                              f"({', '.join(target.accepts)})"))
+                                       reason="no artifact it runs (it takes "
+                                              f"{', '.join(target.accepts)}; "
+                                              f"given: {_kinds(artifacts)})"))
             continue
         workdir = config.out / "compiled" / name
         workdir.mkdir(parents=True, exist_ok=True)
@@ -127,45 +109,68 @@ def measure(compiled: Sequence[tuple[str, Artifact]], config: RunConfig, test_pa
 def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     """The whole default job: builds every artifact and measures every row into
     `config.out`, writes manifest.json and returns the report. Whether the accuracy budget
-    held is the report's `budget` (the CLI maps a broken one to exit 3)."""
-    from edgenn.frontend.train import predict
-    from edgenn.run.scoring import confusion_matrix
+    held is the report's `extra["budget"]` (the CLI maps a broken one to exit 3)."""
+    from edgenn.run.scoring import confusion_matrix, flag_accuracy_losses
 
     hooks = hooks or Hooks()
-    data = load_dataset(config.data)  # bad data fails here, before anything is written
+    # Bad data, an unknown model, a bad model file or bad options fail here, before
+    # anything is written.
+    data = load_dataset(config.data, config.test_data)
     hooks.status(f"data: {data.describe()}")
-    model = build_run_model(config, data)  # so does an unknown model or a bad model file
+    onnx_file = sources.is_onnx(config.model)
+    if onnx_file:
+        from edgenn.exporters.onnx import load_onnx_artifact
+
+        imported = load_onnx_artifact(config.model)
+        check_inputs(data.x_test, imported.inputs, str(config.data or "digits"))
+    else:
+        if not config.weights and not data.labelled:
+            raise BadInputError(f"{config.data}: no labels (y) to train {config.model} on; "
+                                "give trained weights (--weights) or an ONNX model to "
+                                "measure it by agreement")
+        model = build_run_model(config, data)
+        if config.weights:  # weights that do not fit fail here too
+            from edgenn.frontend.weights import load_weights
+
+            digest = load_weights(model, config.weights)
     _check_target_options(config)
     out = prepare_out_dir(config.out)
     timings: dict[str, float] = {}
     clock = _Stopwatch(timings)
     built = plan.Plan()
     with clock("train+export"):
-        model, train_info = train_model(config, data, hooks, model=model)
-        checkpoint, program, onnx = plan.sources(model, data, config, hooks, train_info)
-        built.artifacts += [checkpoint, program, onnx]
+        source = sources.from_onnx(imported, data, config, hooks) if onnx_file else \
+            sources.from_pytorch(model, data, config, hooks,
+                                 weights_digest=digest if config.weights else None)
+        built.artifacts += source.artifacts
+        built.rows += source.rows
         built.calibration, calibration_x = plan.draw_calibration(data, config)
     with clock("compress"):
-        variants = plan.compressed(model, data, onnx, calibration_x, config, hooks)
+        variants, skipped = plan.compressed(source.model, data, source.onnx, calibration_x,
+                                            config, hooks)
         built.artifacts += variants.artifacts
+        built.rows += skipped
         if variants.pruned_program is not None:
             built.artifacts.append(variants.pruned_program)
-    quiet_native = logging.getLogger("edgenn").getEffectiveLevel() > logging.DEBUG
-    with clock("mobile export"), native_stderr_silenced(quiet_native):
-        mobile, mobile_rows = plan.mobile(model, data, checkpoint, variants, calibration_x,
-                                          config, hooks)
-        built.artifacts += mobile
-        built.rows += mobile_rows
+    mobile: list[Artifact] = []
+    if source.model is not None:
+        quiet_native = logging.getLogger("edgenn").getEffectiveLevel() > logging.DEBUG
+        with clock("mobile export"), native_stderr_silenced(quiet_native):
+            mobile, mobile_rows = plan.mobile(source.model, data, source.checkpoint, variants,
+                                              calibration_x, config, hooks)
+            built.artifacts += mobile
+            built.rows += mobile_rows
 
     data_dir = out / "data"
     test_path = save_npz(data_dir / "test.npz", data.x_test, data.y_test)
-    reference = predict(model, data.x_test)
     reference_path = data_dir / "reference.npy"
     with atomic_path(reference_path) as tmp:
         with open(tmp, "wb") as handle:
-            np.save(handle, reference)
+            np.save(handle, source.reference)
 
-    skip = set() if mobile else {row.target for row in mobile_rows}  # nothing to compile
+    # targets with a row decided already have nothing to compile (no PyTorch model, no
+    # mobile toolchain)
+    skip = {row.target for row in built.rows if row.variant == "–" or row.target == "pytorch"}
     with clock("compile"):
         compiled, decided = compile_for_targets(built.for_targets(), config, hooks, skip=skip)
     with clock("measure"):
@@ -173,9 +178,20 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
             built.rows
     report = Report(rows=_ordered(rows, config), settings=config.settings(),
                     environment=environment())
-    report.extra["confusion_matrix"] = confusion_matrix(
-        data.y_test, predicted_classes(reference), data.num_classes).tolist()
-    report.extra["reference"] = {"target": "pytorch", "model": config.model}
+    if data.labelled:
+        compression = config.compression or CompressionConfig()
+        reference_classes = predicted_classes(source.reference)
+        flag_accuracy_losses(rows, float(np.mean(reference_classes == data.y_test)),
+                             compression.max_accuracy_drop
+                             if compression.max_accuracy_drop is not None
+                             else compression.accuracy_tolerance)
+        report.extra["confusion_matrix"] = confusion_matrix(
+            data.y_test, reference_classes, data.num_classes).tolist()
+    report.extra["reference"] = {"target": "pytorch" if source.model is not None else "cpu",
+                                 "model": config.model}
+    report.extra["source"] = source.info
+    if source.history:
+        report.extra["training"] = source.history
     report.extra["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
     verdict = budget_verdict(built.artifacts)
     if verdict is not None:
@@ -228,8 +244,6 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
           config: RunConfig, hooks: Hooks | None = None) -> Report:
     """Measure a user's ONNX or .tflite model on a user's `.npz` on the requested targets
     (default: cpu for ONNX, tflite for .tflite); writes the build and manifest.json."""
-    from edgenn.frontend.data import read_npz
-
     hooks = hooks or Hooks()
     if Path(model_path).suffix.lower() == ".tflite":
         from edgenn.exporters.tflite import load_tflite_artifact
@@ -239,8 +253,8 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
         from edgenn.exporters.onnx import load_onnx_artifact
 
         artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
-    x, y = read_npz(data_path)
-    check_fits(x, artifact.inputs[0].shape, str(data_path))
+    x, y = read_samples(data_path)
+    check_inputs(x, artifact.inputs, str(data_path))
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)
     # Targets that normalise on calibration data (spiking) use the benchmark data itself.
@@ -256,6 +270,10 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     write_manifest(out / "manifest.json", [artifact, *(a for _, a in compiled)],
                    report.environment)
     return report
+
+
+def _kinds(artifacts: Sequence[Artifact]) -> str:
+    return ", ".join(sorted({f"{a.format} {a.variant}" for a in artifacts}))
 
 
 def _ordered(rows: list[Measurement], config: RunConfig) -> list[Measurement]:

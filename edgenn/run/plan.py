@@ -24,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, EdgeNNError, TensorSpec
+from edgenn.core import Artifact, EdgeNNError, TensorSpec, samples
 from edgenn.core.results import Measurement
 from edgenn.frontend.data import Dataset, save_npz
 from edgenn.run.compress import Variants, build_variants, calibration_set
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 
 CALIBRATION_KEY = "calibration_data"  # artifact metadata: the calibration set's path
+NEEDS_PYTORCH = ("needs the PyTorch model; the source is an ONNX file (give "
+                 "--model file.py:factory --weights w.pt to build it)")
 
 
 @dataclass
@@ -53,13 +55,14 @@ class Plan:
 
 def draw_calibration(data: Dataset, config: RunConfig) -> tuple[Artifact, np.ndarray]:
     """The run's one calibration set: seeded samples of the training split, saved."""
-    samples = (config.compression or CompressionConfig()).calibration_samples
-    x = calibration_set(data.x_train, samples, config.seed)
-    path = save_npz(config.out / "data" / "calibration.npz", x,
-                    np.zeros(len(x), dtype=np.int64))
-    spec = TensorSpec("x", (len(x), *x.shape[1:]))
-    return Artifact(path, "data", inputs=(spec,), lineage=("data:calibration",),
-                    metadata={"variant": "calibration", "samples": len(x),
+    count = (config.compression or CompressionConfig()).calibration_samples
+    x = calibration_set(data.x_train, count, config.seed)
+    path = save_npz(config.out / "data" / "calibration.npz", x, None)
+    shapes = samples.shapes(x)
+    specs = [TensorSpec(name, (samples.count(x), *shape)) for name, shape in
+             (shapes.items() if isinstance(shapes, dict) else [("x", shapes)])]
+    return Artifact(path, "data", inputs=tuple(specs), lineage=("data:calibration",),
+                    metadata={"variant": "calibration", "samples": samples.count(x),
                               "seed": config.seed}), x
 
 
@@ -87,14 +90,23 @@ def sources(model, data: Dataset, config: RunConfig, hooks: Hooks, train_info: d
 
 
 def compressed(model, data: Dataset, onnx: Artifact, calibration_x: np.ndarray,
-               config: RunConfig, hooks: Hooks) -> Variants:
-    """Compressed ONNX variants (int8, fp16, pruned) as the compression config asks."""
-    if config.compression is None or not config.compression.variants:
-        return Variants([])
+               config: RunConfig, hooks: Hooks) -> tuple[Variants, list[Measurement]]:
+    """Compressed ONNX variants (int8, fp16, pruned) as the compression config asks, and
+    rows for the variants that cannot be built (pruning needs the PyTorch model)."""
+    compression = config.compression
+    if compression is None or not compression.variants:
+        return Variants([]), []
+    rows: list[Measurement] = []
+    if model is None:
+        pruned = [v for v in compression.variants if v.startswith("pruned")]
+        rows = [Measurement(target="cpu", variant=v, status="skipped",
+                            reason=f"pruning {NEEDS_PYTORCH}") for v in pruned]
+        compression = replace(compression, variants=tuple(
+            v for v in compression.variants if v not in pruned))
     with hooks.progress("compress", None) as advance:
-        return build_variants(model, data, onnx, config.out / "model", config.compression,
+        return build_variants(model, data, onnx, config.out / "model", compression,
                               calibration_x, threads=config.latency.threads,
-                              seed=config.seed, progress=lambda msg: advance(info=msg))
+                              seed=config.seed, progress=lambda msg: advance(info=msg)), rows
 
 
 def mobile(model, data: Dataset, source: Artifact, variants: Variants,
@@ -133,8 +145,11 @@ def mobile(model, data: Dataset, source: Artifact, variants: Variants,
         ("dynamic", lambda: [quantize_tflite_dynamic(fp32, model_dir / "model.dynamic.tflite")]),
     ]
     if variants.pruned_module is not None and variants.pruned_program is not None:
+        program = variants.pruned_program
+        module_source = replace(program, lineage=program.lineage[:-1])  # the module itself
+
         def pruned() -> list[Artifact]:
-            fp = export(variants.pruned_module, "model.pruned", variants.pruned_program)
+            fp = export(variants.pruned_module, "model.pruned", module_source)
             int8 = quantize_tflite_static(fp, model_dir / "model.pruned-int8.tflite",
                                           calibration_x)
             return [_named(fp, "pruned"), _named(int8, "pruned-int8")]

@@ -36,8 +36,8 @@ Recipe = dict[str, dict[str, Any]]
 
 # Where each recipe key lives in RunConfig (a dotted attribute path).
 KEYS: dict[str, dict[str, str]] = {
-    "model": {"name": "model", "options": "model_options"},
-    "data": {"source": "data"},
+    "model": {"name": "model", "options": "model_options", "weights": "weights"},
+    "data": {"source": "data", "test": "test_data"},
     "train": {**{f.name: f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
                  if f.name != "seed"}, "seed": "seed"},
     "compression": {
@@ -46,6 +46,7 @@ KEYS: dict[str, dict[str, str]] = {
         "prune_sparsity": "compression.prune.sparsity",
         "fine_tune_epochs": "compression.fine_tune_epochs",
         "max_accuracy_drop": "compression.max_accuracy_drop",
+        "accuracy_tolerance": "compression.accuracy_tolerance",
     },
     "targets": {"run": "targets", "options": "target_options"},
     "latency": {"warmup": "latency.warmup", "runs": "latency.runs",
@@ -62,13 +63,17 @@ SPELLED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 
 # One line of documentation per key, for the generated default recipe.
 HELP = {
-    "model.name": "a zoo model (`edgenn zoo`) or path/to/file.py:factory",
-    "data.source": '"digits" (embedded, no download) or an .npz with x and y',
+    "model.name": "a zoo model (`edgenn zoo`), path/to/file.py:factory or an .onnx",
+    "model.weights": "pretrained weights (a state dict) for the model: no training",
+    "data.source": '"digits" (embedded), an .npz with x and y, or an explicit split',
+    "data.test": "a separate test .npz (x, y), kept exactly as given",
     "compression.variants": "int8-dynamic, int8-static, fp16, pruned, pruned-int8",
     "compression.calibration_samples": "drawn once from the training split",
     "compression.prune_sparsity": "fraction of channels removed by structured pruning",
     "compression.max_accuracy_drop": "percentage points against fp32; exit 3 when no "
                                      "variant meets it",
+    "compression.accuracy_tolerance": "pp lost against fp32 before a row is flagged (no "
+                                      "budget set)",
     "targets.run": '"all" or a list, e.g. ["pytorch", "cpu", "tflite"]',
     "targets.options": "per-target options, e.g. { snn-fast = { timesteps = 128 } }",
     "latency.warmup": "untimed runs first", "latency.runs": "timed runs of run() per row",
@@ -304,7 +309,9 @@ def _assemble(values: dict[str, Any], out: Path) -> RunConfig:
     from edgenn.frontend.zoo.info import default_train_config
 
     model = values.get("model", RunConfig.model)
-    train = default_train_config(model, **_under(values, "train"))
+    train_values = _under(values, "train")
+    train = TrainConfig(**train_values) if str(model).lower().endswith(".onnx") else \
+        default_train_config(model, **train_values)  # an ONNX model is not trained
     compression = _under(values, "compression")
     wants_compression = (compression.get("variants", True) or
                          compression.get("max_accuracy_drop") is not None)

@@ -9,20 +9,31 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgenn.core import BadInputError, predicted_classes
+from edgenn.core.results import Measurement
 
 
 def agreement(outputs: np.ndarray, reference: np.ndarray, comparable: bool = True
               ) -> dict[str, float | None]:
-    """Top-1 match rate with the reference, max abs error and SNR (dB) when comparable."""
-    top1 = float(np.mean(predicted_classes(outputs) == predicted_classes(reference)))
+    """Agreement with the reference: top-1 match rate (class scores, N×C), and when the
+    outputs are on the reference's scale, max abs error, SNR (dB) and the mean cosine
+    similarity per sample — the measures for regression, embeddings and images out."""
+    top1 = None
+    if outputs.ndim == 2 and reference.ndim == 2 and len(outputs) == len(reference):
+        top1 = float(np.mean(predicted_classes(outputs) == predicted_classes(reference)))
     if not comparable or outputs.shape != reference.shape:
-        return {"top1_agreement": top1, "max_abs_error": None, "snr_db": None}
+        return {"top1_agreement": top1, "max_abs_error": None, "snr_db": None,
+                "cosine_similarity": None}
     out64, ref64 = outputs.astype(np.float64), reference.astype(np.float64)
     noise = float(np.sum((out64 - ref64) ** 2))
     signal = float(np.sum(ref64**2))
     snr = math.inf if noise == 0 else 10 * math.log10(max(signal, 1e-30) / noise)
+    flat_out, flat_ref = out64.reshape(len(out64), -1), ref64.reshape(len(ref64), -1)
+    norms = np.linalg.norm(flat_out, axis=1) * np.linalg.norm(flat_ref, axis=1)
+    cosine = np.where(norms > 0, np.sum(flat_out * flat_ref, axis=1) / np.maximum(norms, 1e-300),
+                      np.where(np.all(flat_out == flat_ref, axis=1), 1.0, 0.0))
     return {"top1_agreement": top1, "max_abs_error": float(np.max(np.abs(out64 - ref64))),
-            "snr_db": snr if math.isfinite(snr) else None}
+            "snr_db": snr if math.isfinite(snr) else None,
+            "cosine_similarity": float(np.mean(cosine))}
 
 
 def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
@@ -42,3 +53,19 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
     flat = y_true.astype(np.int64) * num_classes + y_pred.astype(np.int64)
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(
         num_classes, num_classes)
+
+
+def flag_accuracy_losses(rows: Sequence[Measurement], reference_accuracy: float,
+                         tolerance_pp: float) -> None:
+    """Mark every measured row that loses more than `tolerance_pp` percentage points of
+    test accuracy against the fp32 PyTorch model: `extra["accuracy_drop_pp"]` and a
+    one-line `extra["warning"]` the table and the notes show."""
+    for row in rows:
+        if row.status != "ok" or row.accuracy is None:
+            continue
+        drop = 100.0 * (reference_accuracy - row.accuracy)
+        if drop > tolerance_pp + 1e-9:
+            row.extra["accuracy_drop_pp"] = round(drop, 3)
+            row.extra["warning"] = (f"loses {drop:.2f} pp of test accuracy against the fp32 "
+                                    f"PyTorch model ({row.accuracy:.4f} vs "
+                                    f"{reference_accuracy:.4f}; tolerance {tolerance_pp:g} pp)")

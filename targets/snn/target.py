@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, RunOptions, TensorSpec
+from edgenn.core import Artifact, BadInputError, RunOptions, TensorSpec, parse_enum
 
 from .coding import Coding, SimulationResult, Simulator, prepare_drive
 from .convert import ConversionConfig, convert_onnx
@@ -132,11 +132,7 @@ class _SnnTarget:
                  samples_per_network: int = 64) -> None:
         if timesteps < 1:
             raise BadInputError(f"timesteps must be ≥ 1, got {timesteps}")
-        try:
-            self.coding = Coding(coding)
-        except ValueError:
-            raise BadInputError(f"coding '{coding}' is not one of: "
-                                f"{', '.join(c.value for c in Coding)}") from None
+        self.coding = parse_enum(Coding, coding, "coding")
         if samples_per_network < 1:
             raise BadInputError(f"samples_per_network must be ≥ 1, got {samples_per_network}")
         self.timesteps = timesteps
@@ -166,6 +162,9 @@ class _SnnTarget:
             return artifact
         if artifact.format != "onnx":
             raise BadInputError(f"{self.name} target takes ONNX, got {artifact.format}")
+        if len(artifact.inputs) > 1:
+            raise BadInputError(f"{self.name}: a spiking network has one input population; "
+                                f"this model takes {len(artifact.inputs)} inputs")
         network = convert_onnx(artifact.path, read_calibration(artifact), self.conversion)
         workdir = Path(workdir)
         out = save_network(network, workdir / f"{artifact.path.stem}.snn.npz")

@@ -238,7 +238,7 @@ def _average_pool(node, shape: tuple[int, ...], consts: list, attrs: dict):
         raise UnsupportedOperatorError("snn", [f"AveragePool ({node.name}) with "
                                                "ceil_mode or not 2-D"])
     kernel = tuple(attrs["kernel_shape"])
-    stride = tuple(attrs.get("strides", kernel))
+    stride = tuple(attrs.get("strides", [1] * len(kernel)))  # ONNX: stride 1 when unset
     top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
     include = bool(attrs.get("count_include_pad", 0))
 

@@ -38,8 +38,8 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.exporters.onnx import OnnxExportConfig, export_onnx
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import load_checkpoint
-    from edgenn.run import plan
-    from edgenn.run.pipeline import train_model
+    from edgenn.run import sources
+    from edgenn.run.pipeline import build_run_model
     from edgenn.run.recipe import build_config
 
     out = Path(args.out)
@@ -57,10 +57,9 @@ def execute(args: argparse.Namespace, ui) -> int:
                                           ("train", "epochs"): args.epochs,
                                           ("train", "seed"): args.seed})
         data = load_dataset(config.data)
+        model = build_run_model(config, data)
         prepare_out_dir(out)
-        hooks = make_hooks(ui)
-        model, train_info = train_model(config, data, hooks)
-        artifact = plan.sources(model, data, config, hooks, train_info, export_config)[-1]
+        artifact = sources.from_pytorch(model, data, config, make_hooks(ui), export_config).onnx
     ui.print(f"wrote {artifact.path} ({artifact.size_bytes()} bytes, opset "
              f"{artifact.metadata.get('opset')})")
     return 0

@@ -31,17 +31,28 @@ Examples:
   edgenn run my-recipe.toml                    # your recipe (edgenn recipe init)
   edgenn run --targets pytorch,cpu --runs 50   # two targets, fewer timed runs
   edgenn run --model resnet --data my.npz      # a zoo model on your data (x, y)
+  edgenn run --model net.py:build --weights w.pt --data my.npz
+                                               # your trained PyTorch model, as it is
+  edgenn run model.onnx --data my.npz          # an ONNX file made elsewhere
   edgenn run --max-accuracy-drop 0.5           # exit 3 when no variant stays within 0.5 pp
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", nargs="?", default=None, metavar="RECIPE.toml",
-                        help="a recipe file (default: the embedded default recipe)")
+    parser.add_argument("recipe", nargs="?", default=None, metavar="RECIPE.toml|MODEL.onnx",
+                        help="a recipe file (default: the embedded default recipe), or an "
+                             "ONNX model to start from (no training)")
     parser.add_argument("--model", default=None,
-                        help="zoo model name (see `edgenn zoo`) or path/to/file.py:factory")
+                        help="zoo model name (see `edgenn zoo`), path/to/file.py:factory, or "
+                             "an .onnx file")
+    parser.add_argument("--weights", default=None, metavar="WEIGHTS.pt",
+                        help="pretrained weights for --model (a state dict saved with "
+                             "torch.save): the model is used as trained, not retrained")
     parser.add_argument("--data", default=None, metavar="DATA.npz",
-                        help="your data set: an .npz with arrays x and y (default: digits)")
+                        help="your data set: an .npz with arrays x and y, or an explicit "
+                             "split x_train, y_train, x_test, y_test (default: digits)")
+    parser.add_argument("--test-data", default=None, metavar="TEST.npz",
+                        help="a separate test set (x, y), kept exactly as given")
     parser.add_argument("--targets", default=None, metavar="A,B",
                         help="comma-separated targets to run (default: all; `edgenn targets`)")
     parser.add_argument("--target-option", action="append", metavar="TARGET.KEY=VALUE",
@@ -64,7 +75,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
     """The recipe keys this command line sets (None: not given)."""
     given: dict[tuple[str, str], object] = {
-        ("model", "name"): args.model, ("data", "source"): args.data,
+        ("model", "name"): args.model, ("model", "weights"): args.weights,
+        ("data", "source"): args.data, ("data", "test"): args.test_data,
         ("train", "epochs"): args.epochs, **latency_overrides(args),
         ("compression", "max_accuracy_drop"): args.max_accuracy_drop,
         ("targets", "run"): list(parse_targets(args.targets) or []) or None,
@@ -77,8 +89,13 @@ def overrides(args: argparse.Namespace) -> dict[tuple[str, str], object]:
 
 def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.api import run
+    from edgenn.core import BadInputError
     from edgenn.run.recipe import build_config, load_recipe
 
+    if args.recipe and str(args.recipe).lower().endswith(".onnx"):
+        if args.model:
+            raise BadInputError(f"give the model once: {args.recipe} or --model {args.model}")
+        args.model, args.recipe = args.recipe, None
     recipe = load_recipe(args.recipe)
     options = recipe.setdefault("targets", {}).setdefault("options", {})
     for target, values in parse_target_options(args.target_option).items():

@@ -199,3 +199,16 @@ def test_pruned_weights_are_absent_synapses(tmp_path):
     assert len(sparse_connectivity(sparse)[2][0][0]) == len(sparse_connectivity(dense)[2][0][0]) \
         - 3 * 16
     assert fan_outs(sparse)[2][0][:16].tolist() == [0] * 16
+
+
+def test_average_pool_without_strides_moves_one_step(tmp_path):
+    """ONNX's AveragePool strides default to 1, not the kernel size."""
+    rng = np.random.default_rng(1)
+    nodes = [helper.make_node("Relu", ["input"], ["r"]),
+             helper.make_node("AveragePool", ["r"], ["p"], kernel_shape=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["logits"], transB=1)]
+    path = _save(tmp_path, nodes, {"fc": rng.normal(0, 1, (3, 9))})
+    x = rng.uniform(0, 1, (16, 1, 4, 4)).astype(np.float32)
+    network = convert_onnx(path, x)  # checked against ONNX Runtime inside
+    assert network is not None

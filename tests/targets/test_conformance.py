@@ -34,7 +34,7 @@ CONFORMANCE: dict[str, Case] = {
     "tflite": Case(fixture="cnn_mobile_artifacts"),
     "ort-mobile": Case(),
     # Spiking outputs are spike counts: top-1 agreement only. brian2 on a subset: it is
-    # the slow reference simulator (the whole split is compared in test_snn_digits.py).
+    # the slow reference simulator (tests/targets/snn/test_digits.py compares the split).
     "snn-fast": Case(min_agreement=0.97, max_abs_error=None, options={"timesteps": 64},
                      fixture="cnn_snn_artifacts"),
     "snn-brian2": Case(min_agreement=0.95, max_abs_error=None, options={"timesteps": 32},
@@ -57,7 +57,7 @@ def test_target_conforms(name, request, tmp_path, digits, reference_logits):
     reason = target.available()
     if reason is not None:
         assert "install" in reason.lower() or "driver" in reason.lower(), reason
-        return
+        pytest.skip(f"{name} unavailable here: {reason}")
     artifacts = request.getfixturevalue(case.fixture)
     selected = target.select(artifacts)
     assert selected, f"{name} selected nothing from {[a.format for a in artifacts]}"

@@ -37,9 +37,10 @@ def test_init_writes_an_editable_copy_and_refuses_to_overwrite(tmp_path, capsys)
     ('[train]\noptimizer = "adamw"\n',
      "'train.optimizer' = 'adamw' is not allowed (allowed: adam, sgd, rmsprop, adagrad)"),
     ("[train]\nepoch = 3\n", "unknown key 'train.epoch' (allowed: epochs,"),
-    ("[latency]\nruns = 0\n", "'latency.runs' = 0 must be ≥ 1"),
+    ("[latency]\nruns = 0\n", "'latency.runs' = 0: runs must be ≥ 1"),
     ('[latency]\nruns = "many"\n', "'latency.runs' = 'many' must be of type int"),
-    ("[compression]\nprune_sparsity = 1.0\n", "'compression.prune_sparsity' = 1.0 must be < 1"),
+    ("[compression]\nprune_sparsity = 1.0\n",
+     "'compression.prune_sparsity' = 1.0: sparsity must be in [0, 1)"),
     ("[quantum]\nx = 1\n", "unknown section [quantum]"),
     ("[train\n", "not valid TOML"),
 ])
@@ -77,6 +78,26 @@ def test_run_a_recipe_with_command_line_overrides(tmp_path):
 
 
 def test_a_single_target_may_be_a_string(tmp_path):
-    recipe = load_recipe(None)
-    recipe["targets"]["run"] = "cpu"
+    recipe = {"targets": {"run": "cpu"}}
     assert run_config_from_recipe(recipe, tmp_path).targets == ("cpu",)
+
+
+def test_the_generated_default_recipe_is_the_dataclasses_defaults(tmp_path):
+    """default_text() is generated from the config classes: parsed back, it builds the
+    very config that no recipe at all builds, and it names every key of the schema."""
+    from edgenn.run.recipe import KEYS, build_config
+
+    text = default_text()
+    assert run_config_from_recipe(parse(text, "default"), tmp_path) == build_config(None, tmp_path)
+    for section, keys in KEYS.items():
+        assert f"[{section}]" in text
+        assert all(f"{key} = " in text for key in keys), section
+
+
+def test_a_new_train_field_is_a_recipe_key_without_restating_it():
+    from dataclasses import fields
+
+    from edgenn.frontend.train import TrainConfig
+    from edgenn.run.recipe import KEYS
+
+    assert {f.name for f in fields(TrainConfig)} <= set(KEYS["train"])

@@ -189,8 +189,8 @@ def test_compile_without_calibration_data_says_what_is_missing(snn, tmp_path):
 
 @pytest.fixture()
 def simulate_only(monkeypatch):
-    """`edgenn.cli.main` with only the simulate command (the unit under test)."""
-    from edgenn import cli
+    """`edgenn.cli.program` with only the simulate command (the unit under test)."""
+    from edgenn.cli import program as cli
 
     monkeypatch.setattr(cli, "COMMANDS", {"simulate": cli.COMMANDS["simulate"]})
     return cli.main

@@ -55,12 +55,12 @@ def test_sensitivity_ranks_the_broken_layer_first(sensitive):
 
 def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensitive, tmp_path):
     from edgenn.run.compress import (
-        CompressionConfig,
         Evaluator,
         calibration_set,
         choose_static,
         require_budget,
     )
+    from edgenn.run.config import CompressionConfig
 
     data, fp32 = sensitive
     evaluator = Evaluator(data.x_val, data.y_val, latency_runs=10)
@@ -82,12 +82,12 @@ def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensit
 
 def test_budget_that_cannot_be_met_raises_exit_code_3(sensitive, tmp_path):
     from edgenn.run.compress import (
-        CompressionConfig,
         Evaluator,
         calibration_set,
         choose_static,
         require_budget,
     )
+    from edgenn.run.config import CompressionConfig
 
     data, fp32 = sensitive
     config = CompressionConfig(max_accuracy_drop=0.5, max_float_nodes=0)
@@ -108,15 +108,18 @@ def test_build_variants_on_digits(tmp_path):
     from edgenn.frontend.data import load_digits
     from edgenn.frontend.train import TrainConfig, train
     from edgenn.frontend.zoo import build_model
-    from edgenn.run.compress import CompressionConfig, build_variants
+    from edgenn.run.compress import build_variants, calibration_set
+    from edgenn.run.config import CompressionConfig
 
     torch.manual_seed(0)
     data = load_digits()
     model = build_model("cnn", (1, 8, 8), 10)
     train(model, data, TrainConfig(epochs=15))
     fp32 = export_onnx(model, data.x_train[:2], tmp_path / "model.onnx")
-    variants = build_variants(model, data, fp32, tmp_path / "v",
-                              CompressionConfig(max_accuracy_drop=1.0, latency_runs=20))
+    made = build_variants(model, data, fp32, tmp_path / "v",
+                          CompressionConfig(max_accuracy_drop=1.0, latency_runs=20),
+                          calibration_set(data.x_train, 256))
+    variants = made.artifacts
     by_name = {a.variant: a for a in variants}
     assert sorted(by_name) == sorted(["int8-dynamic", "int8-static", "fp16", "pruned",
                                       "pruned-int8"])
@@ -130,3 +133,21 @@ def test_build_variants_on_digits(tmp_path):
     assert by_name["pruned"].metadata["prune"]["macs_ratio"] <= 0.55
     assert by_name["pruned-int8"].size_bytes() < by_name["pruned"].size_bytes()
     assert all(a.metadata["budget"]["met"] for a in variants)
+    # the pruned module is handed on as a .pt2 program, loadable without its class
+    assert made.pruned_program.format == "torch" and made.pruned_program.path.exists()
+
+
+def test_the_int8_choice_never_trades_accuracy_for_noise():
+    from edgenn.run.compress import pick_candidate
+
+    rows = [{"name": "fast-lossy", "p50_ms": 1.00, "val_accuracy": 0.90, "meets_budget": True},
+            {"name": "close-exact", "p50_ms": 1.05, "val_accuracy": 0.95, "meets_budget": True},
+            {"name": "slow-exact", "p50_ms": 2.00, "val_accuracy": 0.96, "meets_budget": True}]
+    best, reason = pick_candidate(rows, noise=0.1)
+    assert best["name"] == "close-exact" and "most accurate" in reason
+    best, reason = pick_candidate(rows, noise=0.0)  # no noise allowed: the fastest
+    assert best["name"] == "fast-lossy" and reason == "fastest candidate that meets the budget"
+    rows[0]["meets_budget"] = rows[1]["meets_budget"] = False
+    assert pick_candidate(rows, noise=0.1)[0]["name"] == "slow-exact"
+    rows[2]["meets_budget"] = False  # none meets it: the fastest goes to the float fallback
+    assert pick_candidate(rows, noise=0.1)[0]["name"] == "fast-lossy"

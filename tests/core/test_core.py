@@ -84,3 +84,28 @@ def test_error_messages_name_everything():
     assert error.operators == ["MaxPool /pool", "Softmax /sm"]
     tolerance = ToleranceExceededError("logits", 0.5, 1e-4, "ONNX vs PyTorch")
     assert "output 'logits'" in str(tolerance) and "0.5" in str(tolerance)
+
+
+def test_to_plain_gives_plain_json_data():
+    import json
+    from dataclasses import dataclass
+    from enum import Enum
+    from pathlib import Path
+
+    from edgenn.core import to_plain
+
+    class Colour(str, Enum):
+        RED = "red"
+
+    @dataclass(frozen=True)
+    class Settings:
+        colour: Colour = Colour.RED
+        sizes: tuple = (1, np.int64(2))
+        where: Path = Path("/tmp/x")
+        gain: float = float("nan")
+
+    plain = to_plain({"s": Settings(), "a": np.arange(2)})
+    assert plain == {"s": {"colour": "red", "sizes": [1, 2], "where": "/tmp/x", "gain": None},
+                     "a": [0, 1]}
+    assert type(plain["s"]["colour"]) is str  # not the enum member (torch.load refuses those)
+    json.dumps(plain)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from edgenn.frontend.data import save_npz
-from edgenn.run.harness import Job, LatencySettings, agreement, latency_stats, measure, measure_all
+from edgenn.run.config import LatencySettings
+from edgenn.run.harness import Job, latency_stats, measure, measure_all
+from edgenn.run.scoring import agreement
 
 
 def test_latency_stats_percentiles_and_median_interval():
@@ -60,7 +62,14 @@ def test_a_failing_target_becomes_a_failed_row(tmp_path, digits, cnn_artifacts,
 
 def test_isolated_measurement_runs_in_its_own_process(tmp_path, digits, cnn_artifacts,
                                                       reference_logits):
+    import os
+
     job = _job(tmp_path, digits, cnn_artifacts[0], reference_logits, target="pytorch", runs=3)
-    rows = measure_all([job], isolate=True)
-    assert rows[0].status == "ok", rows[0].reason
+    rows = measure_all([job, job], isolate=True)
+    assert all(row.status == "ok" for row in rows), rows[0].reason
     assert rows[0].max_abs_error < 1e-5 and rows[0].top1_agreement == 1.0
+    # each row in a fresh process of its own: neither this one nor the other row's
+    workers = [row.extra["process_id"] for row in rows]
+    assert os.getpid() not in workers and workers[0] != workers[1]
+    # and without isolation, in this process
+    assert measure_all([job], isolate=False)[0].extra["process_id"] == os.getpid()

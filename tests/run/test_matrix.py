@@ -99,8 +99,9 @@ def model_artifacts(tmp_path_factory, digits):
 
 def _build(model_name: str, root: Path, digits) -> dict:
     from edgenn.exporters.onnx import export_onnx
+    from edgenn.exporters.torch_program import export_program
     from edgenn.frontend.data import save_npz
-    from edgenn.frontend.train import ModelConfig, predict, save_checkpoint, train
+    from edgenn.frontend.train import predict, train
     from edgenn.frontend.zoo import build_model
     from edgenn.frontend.zoo.info import default_train_config
     from edgenn.quantize.fp16 import Fp16Config, convert_fp16
@@ -114,14 +115,10 @@ def _build(model_name: str, root: Path, digits) -> dict:
     model = build_model(model_name, digits.sample_shape, digits.num_classes)
     defaults = default_train_config(model_name)
     train(model, digits, replace(defaults, epochs=EPOCHS, seed=0, threads=None))
-    config = ModelConfig(model_name, digits.sample_shape, digits.num_classes)
     calibration = save_npz(root / "calibration.npz", digits.x_train[:256],
                            digits.y_train[:256])
-    torch_artifact = Artifact(save_checkpoint(root / "checkpoint.pt", model, config), "torch",
-                              inputs=(TensorSpec("input", ("batch", *digits.sample_shape)),),
-                              lineage=("train",),
-                              metadata={"variant": "fp32",
-                                        "calibration_data": str(calibration)})
+    torch_artifact = export_program(model, digits.x_val[:8], root / "model.pt2",
+                                    calibration_data=str(calibration))
     onnx_fp32 = export_onnx(model, digits.x_val[:8], root / "model.onnx",
                             parity_batches=[digits.x_val[:64]], source=torch_artifact)
     artifacts: dict = {("torch", "fp32"): torch_artifact, ("onnx", "fp32"): onnx_fp32}
@@ -167,7 +164,7 @@ def test_cell(model_name, target_name, kind, model_artifacts, digits, tmp_path):
     if unavailable:
         RESULTS[key] = {"status": "unavailable", "reason": unavailable}
         assert "install" in unavailable.lower() or "driver" in unavailable.lower()
-        return
+        pytest.skip(f"{target_name} unavailable here: {unavailable}")
     built = model_artifacts(model_name)
     try:
         if (fmt, variant) in built["errors"]:
@@ -189,6 +186,9 @@ def test_cell(model_name, target_name, kind, model_artifacts, digits, tmp_path):
     agreement = float(np.mean(predicted_classes(outputs)
                               == predicted_classes(built["reference"])))
     RESULTS[key] = {"status": "ok", "top1_agreement": agreement}
+    # float formats: only rounding separates them; spiking and int8 approximate
+    exact = variant in ("fp32", "fp16") and not target_name.startswith("snn")
+    assert agreement >= (0.97 if exact else 0.85), f"{key}: top-1 agreement {agreement:.2%}"
 
 
 def test_expected_unsupported_cells_exist():

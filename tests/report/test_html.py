@@ -304,3 +304,19 @@ def test_missing_chromium_skips_only_outside_ci(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="install_chromium.sh installs it"):
         _chromium()
+
+
+def test_the_training_curve_is_plotted_from_the_reports_history():
+    from edgenn.report.plot_data import training_curve
+
+    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e,
+                "train_accuracy": 1 - 0.5 / e, "val_accuracy": 1 - 0.6 / e}
+               for e in range(1, 6)]
+    report = Report(rows=[_row("pytorch", "fp32", 0.98, 0.1, 1000)],
+                    extra={"training": history, "source": {"best_epoch": 4}})
+    plots = {p.key: p for p in report_plots(report)}
+    assert plots["training"].png.startswith(PNG_SIGNATURE)
+    assert "epoch 4" in plots["training"].caption
+    curves = training_curve(history + [{"epoch": "x"}, {"epoch": 6, "val_loss": None}])
+    assert [e for e, _ in curves["val_loss"]] == [1, 2, 3, 4, 5]
+    assert "training" not in {p.key for p in report_plots(Report(extra={"training": "junk"}))}

@@ -1,0 +1,71 @@
+"""Checkpoints: a trained model's weights plus what is needed to rebuild it.
+
+`ModelConfig` names the model (a zoo name or `file.py:factory`) and the data shape it was
+built for; `save_checkpoint` writes both with the weights, atomically, and
+`load_checkpoint` rebuilds the model from them. (`edgenn.frontend.train` re-exports all
+three, where older code imports them from.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgenn.core import BadInputError, atomic_path
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model: zoo name (or file.py:factory) and shapes."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return cls(str(data["name"]), tuple(data["input_shape"]), int(data["num_classes"]),
+                   dict(data.get("options", {})))
+
+    def build(self):
+        from edgenn.frontend.zoo import build_model
+
+        return build_model(self.name, self.input_shape, self.num_classes, **self.options)
+
+
+def save_checkpoint(path: Path, model, config: ModelConfig, extra: dict[str, Any] | None = None
+                    ) -> Path:
+    """Weights plus the model's config (so it can be rebuilt), written atomically."""
+    import torch
+
+    payload = {"format": "edgenn-checkpoint/1", "model": config.to_dict(),
+               "state_dict": model.state_dict(), "extra": extra or {}}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path):
+    """Rebuild the model from a checkpoint; returns (model in eval mode, ModelConfig, extra)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BadInputError(f"{path}: not an edgenn checkpoint ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != "edgenn-checkpoint/1":
+        raise BadInputError(f"{path}: not an edgenn checkpoint")
+    config = ModelConfig.from_dict(payload["model"])
+    model = config.build()
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, config, payload.get("extra", {})

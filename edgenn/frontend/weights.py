@@ -1,0 +1,108 @@
+"""Pretrained weights from the user's own training code, loaded safely.
+
+`torch.load(..., weights_only=True)` only: a file that needs arbitrary unpickling (a
+whole pickled module) is refused with the way out (save `model.state_dict()`). Accepted:
+a plain state dict, `{"state_dict": ...}` (PyTorch Lightning and many training scripts),
+`{"model": ...}`, and edgenn's own checkpoints; key prefixes added by wrappers
+(`module.` from DataParallel, `model.` from Lightning) are removed when that is what it
+takes for the keys to match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgenn.core import BadInputError
+
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
+PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
+
+
+def read_state_dict(path: str | Path) -> dict[str, Any]:
+    """The state dict stored in `path` (see the module docstring for the layouts)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"weights file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise BadInputError(
+                f"{path}: holds Python objects, not just tensors; edgenn loads weights "
+                "safely (weights_only) — save `model.state_dict()` with torch.save and pass "
+                "that file") from None
+        raise BadInputError(f"{path}: not a PyTorch weights file ({first})") from None
+    for _ in range(2):  # e.g. {"state_dict": {...}} or an edgenn checkpoint
+        if isinstance(payload, Mapping) and not _is_state_dict(payload):
+            inner = next((payload[k] for k in WRAPPER_KEYS if k in payload
+                          and isinstance(payload[k], Mapping)), None)
+            if inner is None:
+                break
+            payload = inner
+    if not isinstance(payload, Mapping) or not _is_state_dict(payload):
+        raise BadInputError(f"{path}: no state dict found (a mapping of parameter names to "
+                            "tensors, possibly under 'state_dict' or 'model')")
+    return dict(payload)
+
+
+def load_weights(model, path: str | Path) -> str:
+    """Load the state dict in `path` into `model` (strictly: every key, every shape);
+    returns the sha256 of the weights as loaded, to prove later they were not changed."""
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    state = _strip_prefix(state, set(expected))
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in sorted(set(state) & set(expected))
+              if tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s): {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s): {_few(unexpected)}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatch(es): {_few(shapes)}")
+        raise BadInputError(f"{path} does not fit the model: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return weights_digest(model)
+
+
+def weights_digest(model) -> str:
+    """sha256 over every parameter and buffer, in state-dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _is_state_dict(payload: Mapping) -> bool:
+    import torch
+
+    return bool(payload) and all(isinstance(k, str) for k in payload) and all(
+        isinstance(v, torch.Tensor) for v in payload.values())
+
+
+def _strip_prefix(state: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
+    if set(state) & wanted:
+        return state
+    for prefix in PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            stripped = {k[len(prefix):]: v for k, v in state.items()}
+            if set(stripped) & wanted:
+                return stripped
+    return state
+
+
+def _few(items: list[str], limit: int = 4) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")

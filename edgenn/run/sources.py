@@ -1,0 +1,117 @@
+"""Where the run's fp32 model comes from, and its reference outputs.
+
+- trained here: a zoo model or a user's `file.py:factory`, trained by edgenn;
+- pretrained: the same model with the user's weights (`--weights`), never retrained;
+- an ONNX file made elsewhere (`edgenn run model.onnx`): no PyTorch module at all, so the
+  variants that need one (pruning, litert-torch's .tflite, the PyTorch reference row)
+  become rows that say so, and the fp32 ONNX model on ONNX Runtime is the reference.
+
+Each gives a `Source`: the artifacts every later step starts from, the reference outputs
+on the test split and what the report records about it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenn.core import Artifact, RunOptions, atomic_path, samples
+from edgenn.core.results import Measurement
+from edgenn.frontend.data import Dataset
+from edgenn.run import plan
+from edgenn.run.config import Hooks, RunConfig
+from edgenn.run.plan import NEEDS_PYTORCH
+
+
+@dataclass
+class Source:
+    """The fp32 model the run starts from."""
+
+    onnx: Artifact
+    artifacts: list[Artifact]  # everything written for it (checkpoint, .pt2, ONNX)
+    reference: np.ndarray  # fp32 outputs on the test split
+    info: dict[str, Any]  # report.extra["source"]
+    model: Any = None  # the trained nn.Module; None for an ONNX source
+    checkpoint: Artifact | None = None
+    history: list[dict[str, float]] = field(default_factory=list)  # training curve
+    rows: list[Measurement] = field(default_factory=list)  # rows decided already
+
+
+def is_onnx(model: str) -> bool:
+    return str(model).lower().endswith(".onnx")
+
+
+def from_pytorch(model, data: Dataset, config: RunConfig, hooks: Hooks,
+                 export_config: Any = None, weights_digest: str | None = None) -> Source:
+    """Train `model` — or, with `config.weights`, take it as loaded (`weights_digest` is
+    its weights' hash then; they are loaded here unless given) — then write its
+    checkpoint, `.pt2` program and ONNX export."""
+    from edgenn.frontend.train import predict
+
+    history: list[dict[str, float]] = []
+    if config.weights:
+        if weights_digest is None:
+            from edgenn.frontend.weights import load_weights
+
+            weights_digest = load_weights(model, config.weights)
+        info = {"kind": "pretrained", "weights": str(config.weights),
+                "weights_sha256": weights_digest}
+        hooks.status(f"loaded pretrained weights from {config.weights} (not retrained)")
+    else:
+        info, history = _train(model, data, config, hooks)
+    checkpoint, program, onnx = plan.sources(model, data, config, hooks, info, export_config)
+    if config.weights:
+        from edgenn.frontend.weights import weights_digest
+
+        info["unchanged"] = weights_digest(model) == info["weights_sha256"]
+    return Source(onnx, [checkpoint, program, onnx], predict(model, data.x_test), info,
+                  model=model, checkpoint=checkpoint, history=history)
+
+
+def from_onnx(artifact: Artifact, data: Dataset, config: RunConfig, hooks: Hooks) -> Source:
+    """A user's ONNX model, copied into the build with its external data; its outputs on
+    ONNX Runtime (cpu) are the reference."""
+    from edgenn.targets.cpu import CpuTarget
+
+    model_dir = config.out / "model"
+    here = artifact.path.parent
+    copies = []
+    for file in artifact.files():  # external data keeps its relative path: the model names it
+        copy = model_dir / Path(file).relative_to(here)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(copy) as tmp:
+            shutil.copyfile(file, tmp)
+        copies.append(copy)
+    onnx = Artifact(copies[0], "onnx", artifact.inputs, artifact.outputs, artifact.lineage,
+                    tuple(copies[1:]), artifact.metadata)
+    hooks.status(f"ONNX source {artifact.path} ({onnx.variant}); reference: ONNX Runtime cpu")
+    runner = CpuTarget().load(onnx, RunOptions(threads=config.latency.threads))
+    reference = np.concatenate([np.asarray(runner.run(samples.take(data.x_test,
+                                                                   slice(i, i + 256))))
+                                for i in range(0, samples.count(data.x_test), 256)])
+    rows = [Measurement(target="pytorch", variant="fp32", status="skipped",
+                        reason=NEEDS_PYTORCH)]
+    if "tflite" in config.target_names:
+        rows.append(Measurement(target="tflite", variant="–", status="skipped",
+                                reason=f"{NEEDS_PYTORCH}: litert-torch converts from PyTorch"))
+    return Source(onnx, [onnx], reference, {"kind": "onnx", "path": str(artifact.path)},
+                  rows=rows)
+
+
+def _train(model, data: Dataset, config: RunConfig, hooks: Hooks
+           ) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    from edgenn.frontend.train import train
+
+    with hooks.progress("train", config.train.epochs) as advance:
+        result = train(model, data, config.train,
+                       lambda epoch, total, rec: advance(
+                           info=f"val loss {rec['val_loss']:.3f} acc {rec['val_accuracy']:.3f}"))
+    hooks.status(f"trained {config.model}: best epoch {result.best_epoch}/{result.epochs_run}, "
+                 f"val accuracy {result.val_accuracy:.4f}")
+    return ({"kind": "trained", "train": config.train.to_dict(), "best_epoch": result.best_epoch,
+             "epochs_run": result.epochs_run, "val_accuracy": result.val_accuracy},
+            list(result.history))

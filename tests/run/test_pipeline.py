@@ -1,0 +1,80 @@
+"""The pipeline's mobile step: `.tflite` from the same — possibly pruned — module."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgenn.cli import main
+
+
+@pytest.mark.slow
+def test_run_exports_tflite_from_the_pruned_module_too(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--targets", "tflite", "--variants", "pruned", "--epochs", "4",
+                 "--runs", "3", "--warmup", "1", "--no-isolate", "--out", str(out),
+                 "-q"]) == 0
+    rows = {r["variant"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert set(rows) == {"fp32", "int8", "dynamic", "pruned", "pruned-int8"}
+    assert all(row["status"] == "ok" for row in rows.values()), rows
+    assert rows["pruned"]["lineage"][:3] == ["train", "prune:structured", "export:tflite"]
+    assert {"prune:structured", "quantize:tflite-int8"} <= set(rows["pruned-int8"]["lineage"])
+    assert rows["pruned-int8"]["size_bytes"] < 0.5 * rows["pruned"]["size_bytes"]
+    assert rows["pruned"]["size_bytes"] < rows["fp32"]["size_bytes"]
+
+
+USER_MODEL = '''
+import torch.nn as nn
+
+
+class OnlyHere(nn.Module):
+    """A class that exists only in this file, imported by edgenn under a private name."""
+
+    def __init__(self, shape, classes):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(shape[0], 8, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(8 * shape[1] * shape[2], classes)
+
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1))
+
+
+def build(input_shape, num_classes):
+    return OnlyHere(input_shape, num_classes)
+'''
+
+
+@pytest.mark.slow
+def test_a_user_model_runs_every_variant_and_the_pruned_module_travels(tmp_path):
+    """Pruning, fine-tuning, the pruned ONNX, the pruned .tflite and the reference all work
+    for a class defined only in the user's file (nothing is pickled by class)."""
+    source = tmp_path / "mine.py"
+    source.write_text(USER_MODEL)
+    out = tmp_path / "run"
+    assert main(["run", "--model", f"{source}:build", "--targets", "pytorch,cpu,tflite",
+                 "--epochs", "3", "--runs", "3", "--warmup", "1", "--no-isolate",
+                 "--out", str(out), "-q"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = {(r["target"], r["variant"]): r for r in report["rows"]}
+    for key in [("pytorch", "fp32"), ("cpu", "int8-static"), ("cpu", "pruned"),
+                ("cpu", "pruned-int8"), ("tflite", "pruned"), ("tflite", "pruned-int8")]:
+        assert rows[key]["status"] == "ok", (key, rows[key]["reason"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = {a["path"]: a for a in manifest["artifacts"]}
+    assert files["model/model.pruned.pt2"]["format"] == "torch"
+    assert files["data/calibration.npz"]["sha256"]  # the one calibration set, hashed
+
+
+def test_a_row_that_loses_accuracy_is_flagged_without_a_budget():
+    from edgenn.core.results import Measurement, Report
+    from edgenn.report.table import notes, row_cells
+    from edgenn.run.scoring import flag_accuracy_losses
+
+    rows = [Measurement("cpu", "fp32", accuracy=0.95), Measurement("cpu", "int8", accuracy=0.90),
+            Measurement("cpu", "gone", status="failed", reason="x")]
+    flag_accuracy_losses(rows, reference_accuracy=0.955, tolerance_pp=1.0)
+    assert "warning" not in rows[0].extra and rows[1].extra["accuracy_drop_pp"] == 5.5
+    assert row_cells(rows[1])[2] == "ok ⚠ −5.5 pp"
+    assert notes(Report(rows=rows))[0][:2] == ("cpu-int8", "warning")
