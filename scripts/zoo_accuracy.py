@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                  {"loss": "bce"}))
     for name, task, data, outputs, overrides in jobs:
         info = describe(name, data.sample_shape, outputs)
+        torch.manual_seed(0)  # the same starting weights every run: a reproducible table
         model = build_model(name, data.sample_shape, outputs)
         config = default_train_config(name, threads=args.threads, **overrides)
         start = time.perf_counter()

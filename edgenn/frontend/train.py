@@ -1,7 +1,11 @@
-"""Training loop: seeded, early stopping on validation loss, checkpoints later steps read.
+"""Training loop: seeded; linear warm-up, then a schedule over the whole step budget; early
+stopping on validation accuracy (or loss); the best or the last epoch's weights kept.
 
-Options are one frozen `TrainConfig`; progress goes to an optional callback, so the
-CLI can draw a bar while library code never prints.
+Options are one frozen `TrainConfig`; progress goes to an optional callback (library code
+never prints); `TrainResult.history` is the training curve, one record per epoch. Early
+stopping watches the validation accuracy because the validation loss turns up as soon as
+the model grows confident on the few samples it still gets wrong, long before the accuracy
+stops improving.
 """
 
 from __future__ import annotations
@@ -10,14 +14,16 @@ import copy
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgenn.core import BadInputError, atomic_path
+from edgenn.core import BadInputError, parse_enum, to_plain
+from edgenn.frontend.checkpoint import ModelConfig as ModelConfig
+from edgenn.frontend.checkpoint import load_checkpoint as load_checkpoint
+from edgenn.frontend.checkpoint import save_checkpoint as save_checkpoint
 from edgenn.frontend.data import Dataset
 
 log = logging.getLogger(__name__)
@@ -38,8 +44,8 @@ class Loss(str, Enum):
 
 class Schedule(str, Enum):
     NONE = "none"
-    COSINE = "cosine"
-    STEP = "step"  # ×0.5 every third of the epochs
+    COSINE = "cosine"  # to zero at the end of the step budget
+    STEP = "step"  # ×0.5 every third of the steps after the warm-up
 
 
 class Init(str, Enum):
@@ -48,59 +54,108 @@ class Init(str, Enum):
     XAVIER = "xavier"
 
 
+class Monitor(str, Enum):
+    VAL_ACCURACY = "val_accuracy"  # higher is better; equal accuracies: the lower val_loss
+    VAL_LOSS = "val_loss"  # lower is better
+
+
+class Keep(str, Enum):
+    BEST = "best"  # the weights of the best epoch by `monitor`
+    LAST = "last"  # the weights of the last epoch run, as a plain loop returns them
+
+
+MIN_PATIENCE = 10  # derived patience: at least this many epochs...
+PATIENCE_FRACTION = 1 / 3  # ...or this fraction of the epoch budget, whichever is more
+MAX_WARMUP_FRACTION = 0.25  # the warm-up never takes more of the step budget than this
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 40
+    epochs: int = 40  # the budget; early stopping may end training sooner
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 2e-3  # the peak, reached after the warm-up; the cosine averages half of it
     optimizer: Optimizer = Optimizer.ADAM
     loss: Loss = Loss.CROSS_ENTROPY
     momentum: float = 0.9  # SGD and RMSprop
     weight_decay: float = 0.0
-    patience: int = 6  # early stopping: epochs without a better validation loss
+    schedule: Schedule = Schedule.COSINE  # after the warm-up, over the rest of the budget
+    warmup_epochs: float = 1.0  # linear warm-up over this many epochs' steps; 0: none
+    monitor: Monitor = Monitor.VAL_ACCURACY  # what early stopping and keep="best" compare
+    patience: int | None = None  # epochs without a better `monitor`; None: `patience_for`
+    keep: Keep = Keep.BEST  # whose weights train() leaves in the model
     grad_clip_norm: float | None = None
-    schedule: Schedule = Schedule.COSINE
     init: Init = Init.DEFAULT
     augment_shift: int = 0  # images: random shifts of up to this many pixels
     seed: int = 0
     threads: int | None = None  # torch intra-op threads while training; None: leave as is
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "optimizer", _enum(Optimizer, self.optimizer, "optimizer"))
-        object.__setattr__(self, "loss", _enum(Loss, self.loss, "loss"))
-        object.__setattr__(self, "schedule", _enum(Schedule, self.schedule, "schedule"))
-        object.__setattr__(self, "init", _enum(Init, self.init, "init"))
-        if self.epochs < 1:
-            raise BadInputError(f"epochs must be ≥ 1, got {self.epochs}")
-        if self.lr <= 0:
-            raise BadInputError(f"lr must be > 0, got {self.lr}")
-        if self.batch_size < 1:
-            raise BadInputError(f"batch_size must be ≥ 1, got {self.batch_size}")
-        if self.threads is not None and self.threads < 1:
-            raise BadInputError(f"threads must be ≥ 1, got {self.threads}")
-        if self.grad_clip_norm is not None and self.grad_clip_norm <= 0:
-            raise BadInputError(f"grad_clip_norm must be > 0, got {self.grad_clip_norm}")
-        if self.augment_shift < 0:
-            raise BadInputError(f"augment_shift must be ≥ 0, got {self.augment_shift}")
+        for name, kind in (("optimizer", Optimizer), ("loss", Loss), ("schedule", Schedule),
+                           ("init", Init), ("monitor", Monitor), ("keep", Keep)):
+            object.__setattr__(self, name, parse_enum(kind, getattr(self, name), name))
+        # each test is written so that NaN fails it
+        checks = [
+            ("epochs", self.epochs >= 1, "≥ 1"),
+            ("batch_size", self.batch_size >= 1, "≥ 1"),
+            ("lr", 0 < self.lr < math.inf, "a finite number > 0"),
+            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("weight_decay", 0 <= self.weight_decay < math.inf, "a finite number ≥ 0"),
+            ("warmup_epochs", 0 <= self.warmup_epochs < math.inf, "a finite number ≥ 0"),
+            ("patience", self.patience is None or self.patience >= 1, "≥ 1 (or unset)"),
+            ("grad_clip_norm", self.grad_clip_norm is None or self.grad_clip_norm > 0, "> 0"),
+            ("augment_shift", self.augment_shift >= 0, "≥ 0"),
+            ("threads", self.threads is None or self.threads >= 1, "≥ 1"),
+        ]
+        for name, valid, wanted in checks:
+            if not valid:
+                raise BadInputError(f"{name} must be {wanted}, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, Enum) else v) for k, v in asdict(self).items()}
+        return to_plain(self)
 
 
-def _enum(kind: type[Enum], value: Any, name: str) -> Any:
-    try:
-        return kind(value.value if isinstance(value, Enum) else value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise BadInputError(f"{name} '{value}' is not one of: {allowed}") from None
+def patience_for(config: TrainConfig) -> int:
+    """Epochs without a better monitored value before training stops: `patience` when set;
+    otherwise the whole budget with keep="last" (the last epoch is what is kept, so
+    stopping early would only shorten the schedule), else a third of the budget, ≥ 10."""
+    if config.patience is not None:
+        return config.patience
+    if config.keep is Keep.LAST:
+        return config.epochs
+    return max(MIN_PATIENCE, math.ceil(PATIENCE_FRACTION * config.epochs))
+
+
+def warmup_steps_for(config: TrainConfig, steps_per_epoch: int) -> int:
+    """Warm-up steps: `warmup_epochs` epochs' worth, so they scale with the data set (Adam's
+    first moment estimates come from a few batches); at most a quarter of the budget."""
+    total = config.epochs * steps_per_epoch
+    return min(round(config.warmup_epochs * steps_per_epoch),
+               math.floor(MAX_WARMUP_FRACTION * total))
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: Schedule) -> float:
+    """The multiple of the peak lr used for optimizer step `step` (0-based) of `total_steps`:
+    linear from 1/warmup_steps up to 1 over the warm-up, then `schedule` over the rest."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    decay_steps = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / decay_steps)
+    if schedule is Schedule.COSINE:
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule is Schedule.STEP:
+        return 0.5 ** ((step - warmup_steps) // max(1, decay_steps // 3))
+    return 1.0
 
 
 @dataclass
 class TrainResult:
-    best_epoch: int
+    best_epoch: int  # the best epoch by the config's `monitor`
     epochs_run: int
-    val_loss: float
-    val_accuracy: float
+    kept_epoch: int  # whose weights the model holds: best_epoch, or the last with keep="last"
+    val_loss: float  # of the kept weights
+    val_accuracy: float  # of the kept weights
+    # per epoch: epoch, train_loss and train_accuracy (running means over the epoch's
+    # batches, in training mode), val_loss, val_accuracy, lr (after the epoch's last step)
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -117,19 +172,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(
-    model,
-    data: Dataset,
-    config: TrainConfig = TrainConfig(),
-    on_epoch: EpochCallback | None = None,
-    *,
-    x_train: np.ndarray | None = None,
-    y_train: np.ndarray | None = None,
-):
-    """Train `model` in place on `data` (or on `x_train`/`y_train` when given).
-
-    Keeps the weights of the epoch with the lowest validation loss.
-    """
+def train(model, data: Dataset, config: TrainConfig = TrainConfig(),
+          on_epoch: EpochCallback | None = None, *, x_train: np.ndarray | None = None,
+          y_train: np.ndarray | None = None) -> TrainResult:
+    """Train `model` in place on `data` (or on `x_train`/`y_train` when given); leaves it the
+    weights of the best epoch by `config.monitor` (or of the last: keep="last"), in eval mode."""
     import torch
 
     if config.threads is None:
@@ -160,46 +207,69 @@ def _train(model, data: Dataset, config: TrainConfig, on_epoch: EpochCallback | 
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     loss_fn = _loss_fn(config.loss, data.num_classes)
     generator = torch.Generator().manual_seed(config.seed)
+    # without validation samples there is nothing to compare: the whole budget, the last epoch
+    patience = patience_for(config) if len(xv) else config.epochs
+    keep_best = config.keep is Keep.BEST and len(xv) > 0
 
-    best_loss, best_state, best_epoch, waited = math.inf, None, 0, 0
+    best, best_state, waited = None, None, 0  # best: the best epoch's record so far
     history: list[dict[str, float]] = []
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(xt), generator=generator)
-        total = 0.0
+        total_loss, correct = 0.0, 0
         for start in range(0, len(xt), config.batch_size):
             idx = order[start : start + config.batch_size]
             xb, yb = xt[idx], yt[idx]
             if config.augment_shift and xb.ndim == 4:
                 xb = _random_shift(xb, config.augment_shift, generator)
             optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
+            out = model(xb)
+            loss = loss_fn(out, yb)
             loss.backward()
             if config.grad_clip_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
             optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            total += float(loss.detach()) * len(idx)
+            scheduler.step()
+            total_loss += float(loss.detach()) * len(idx)
+            correct += int((predictions(out.detach()) == yb).sum())
         val_loss, val_acc = evaluate(model, xv, yv, loss_fn)
-        record = {"epoch": epoch, "train_loss": total / len(xt), "val_loss": val_loss,
+        record = {"epoch": epoch, "train_loss": total_loss / len(xt),
+                  "train_accuracy": correct / len(xt), "val_loss": val_loss,
                   "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"]}
         history.append(record)
         if on_epoch:
             on_epoch(epoch, config.epochs, record)
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_epoch, waited = val_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+        if is_better(record, best, config.monitor):
+            best, waited = record, 0
+            if keep_best:
+                best_state = copy.deepcopy(model.state_dict())
         else:
             waited += 1
-            if waited >= config.patience:
-                log.info("early stopping at epoch %d (best %d)", epoch, best_epoch)
+            if waited >= patience:
+                log.info("early stopping at epoch %d (best %d by %s, patience %d)",
+                         epoch, best["epoch"], config.monitor.value, patience)
                 break
-    if best_state is not None:
+    if keep_best:
         model.load_state_dict(best_state)
     model.eval()
-    best = history[best_epoch - 1] if best_epoch else history[-1]
-    return TrainResult(best_epoch, len(history), best["val_loss"], best["val_accuracy"], history)
+    kept = best if keep_best else history[-1]
+    return TrainResult(best_epoch=int(best["epoch"]), epochs_run=len(history),
+                       kept_epoch=int(kept["epoch"]), val_loss=kept["val_loss"],
+                       val_accuracy=kept["val_accuracy"], history=history)
+
+
+def is_better(record: dict[str, float], best: dict[str, float] | None,
+              monitor: Monitor) -> bool:
+    """Whether epoch `record` beats `best` by `monitor`. Accuracy: higher, or equal with a
+    lower validation loss. Loss: lower by more than 1e-6 (rounding noise is no progress).
+    A NaN loss is never lower."""
+    if best is None:
+        return True
+    if monitor is Monitor.VAL_LOSS:
+        return record["val_loss"] < best["val_loss"] - 1e-6
+    if record["val_accuracy"] != best["val_accuracy"]:
+        return record["val_accuracy"] > best["val_accuracy"]
+    return record["val_loss"] < best["val_loss"]
 
 
 def evaluate(model, x, y, loss_fn=None, batch_size: int = 512) -> tuple[float, float]:
@@ -285,14 +355,13 @@ def _optimizer(model, config: TrainConfig):
 
 
 def _scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    """Per-step multiplier of the peak lr (`lr_factor`), stepped after every batch."""
     import torch
 
     total = config.epochs * steps_per_epoch
-    if config.schedule is Schedule.COSINE:
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    if config.schedule is Schedule.STEP:
-        return torch.optim.lr_scheduler.StepLR(optimizer, max(1, total // 3), gamma=0.5)
-    return None
+    warmup = warmup_steps_for(config, steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total, warmup, config.schedule))
 
 
 def _initialise(model, init: Init) -> None:
@@ -327,64 +396,3 @@ def _random_shift(xb, max_shift: int, generator):
         dy, dx = int(shifts[i, 0]) + max_shift, int(shifts[i, 1]) + max_shift
         out[i] = padded[i, :, dy : dy + h, dx : dx + w]
     return out
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model: zoo name (or file.py:factory) and shapes."""
-
-    name: str
-    input_shape: tuple[int, ...]
-    num_classes: int
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "input_shape": list(self.input_shape),
-                "num_classes": self.num_classes, "options": dict(self.options)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return cls(str(data["name"]), tuple(data["input_shape"]), int(data["num_classes"]),
-                   dict(data.get("options", {})))
-
-    def build(self):
-        from edgenn.frontend.zoo import build_model
-
-        return build_model(self.name, self.input_shape, self.num_classes, **self.options)
-
-
-def save_checkpoint(path: Path, model, config: ModelConfig, extra: dict[str, Any] | None = None
-                    ) -> Path:
-    """Weights plus the model's config (so it can be rebuilt), written atomically."""
-    import torch
-
-    payload = {"format": "edgenn-checkpoint/1", "model": config.to_dict(),
-               "state_dict": model.state_dict(), "extra": extra or {}}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_checkpoint(path: str | Path):
-    """Rebuild the model from a checkpoint; returns (model in eval mode, ModelConfig, extra)."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BadInputError(f"{path}: not an edgenn checkpoint ({exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != "edgenn-checkpoint/1":
-        raise BadInputError(f"{path}: not an edgenn checkpoint")
-    config = ModelConfig.from_dict(payload["model"])
-    model = config.build()
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    return model, config, payload.get("extra", {})

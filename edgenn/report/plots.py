@@ -252,7 +252,7 @@ def training_plot(report: Report) -> Plot | None:
         xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, line, marker="o", markersize=3, label=label)
     source = report.extra.get("source") or {}
-    best = source.get("best_epoch") if isinstance(source, Mapping) else None
+    best = source.get("kept_epoch") if isinstance(source, Mapping) else None
     for ax, name in ((loss_ax, "loss"), (acc_ax, "top-1 accuracy")):
         if isinstance(best, (int, float)) and not isinstance(best, bool):
             ax.axvline(best, color="#7b8794", linestyle=":", linewidth=1)

@@ -74,6 +74,9 @@ HELP = {
                                      "variant meets it",
     "compression.accuracy_tolerance": "pp lost against fp32 before a row is flagged (no "
                                       "budget set)",
+    "train.patience": 'unset: a third of the epochs, at least 10; keep = "last": no early stop',
+    "train.warmup_epochs": "linear warm-up, in epochs of steps (at most a quarter of them)",
+    "train.monitor": "what early stopping and keep = \"best\" compare (ties: lower loss)",
     "targets.run": '"all" or a list, e.g. ["pytorch", "cpu", "tflite"]',
     "targets.options": "per-target options, e.g. { snn-fast = { timesteps = 128 } }",
     "latency.warmup": "untimed runs first", "latency.runs": "timed runs of run() per row",
@@ -224,7 +227,14 @@ def _lookup(config: Any, path: str) -> Any:
     return config
 
 
+EXAMPLES = {"train.patience": 10, "train.grad_clip_norm": 1.0, "train.threads": 2,
+            "compression.max_accuracy_drop": 1.0, "model.weights": "weights.pt",
+            "data.test": "test.npz"}  # shown, commented, for keys unset by default
+
+
 def _example(path: str) -> Any:
+    if path in EXAMPLES:
+        return EXAMPLES[path]
     hint = _hint(path)
     return 1.0 if hint is float else 1 if hint is int else ""
 

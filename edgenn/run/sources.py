@@ -110,8 +110,10 @@ def _train(model, data: Dataset, config: RunConfig, hooks: Hooks
         result = train(model, data, config.train,
                        lambda epoch, total, rec: advance(
                            info=f"val loss {rec['val_loss']:.3f} acc {rec['val_accuracy']:.3f}"))
-    hooks.status(f"trained {config.model}: best epoch {result.best_epoch}/{result.epochs_run}, "
+    hooks.status(f"trained {config.model}: kept epoch {result.kept_epoch} of "
+                 f"{result.epochs_run} (best {result.best_epoch}), "
                  f"val accuracy {result.val_accuracy:.4f}")
     return ({"kind": "trained", "train": config.train.to_dict(), "best_epoch": result.best_epoch,
+             "kept_epoch": result.kept_epoch,
              "epochs_run": result.epochs_run, "val_accuracy": result.val_accuracy},
             list(result.history))

@@ -94,6 +94,19 @@ def test_bench_measures_a_model_edgenn_did_not_make(tmp_path):
     assert all(len(a["sha256"]) == 64 for a in manifest["artifacts"])
 
 
+def test_bench_without_labels_measures_latency_and_size_only(tmp_path):
+    model = foreign_onnx(tmp_path / "foreign.onnx")
+    data = tmp_path / "x.npz"
+    with np.load(foreign_data(tmp_path / "data.npz", model)) as arrays:
+        np.savez(data, x=arrays["x"])
+    out = tmp_path / "out"
+    assert main(["bench", str(model), "--data", str(data), "--out", str(out), "--runs", "3",
+                 "--warmup", "1", "--no-isolate", "--quiet"]) == 0
+    row = json.loads((out / "report.json").read_text())["rows"][0]
+    assert row["status"] == "ok" and row["accuracy"] is None and row["samples"] == 40
+    assert row["latency_ms"]["p50"] > 0 and row["size_bytes"] > 0
+
+
 def _truncated(tmp_path: Path) -> Path:
     whole = foreign_onnx(tmp_path / "whole.onnx").read_bytes()
     path = tmp_path / "truncated.onnx"
@@ -111,7 +124,7 @@ BAD_INPUTS = {
     "missing model file": (lambda p: (p / "nope.onnx", None), "model file not found"),
     "not ONNX": (lambda p: (_not_onnx(p), None), "not a valid ONNX model"),
     "truncated ONNX": (lambda p: (_truncated(p), None), "not a valid ONNX model"),
-    "npz without y": (lambda p: (None, {"x": np.zeros((4, 6), np.float32)}), "missing array(s) y"),
+    "npz without x": (lambda p: (None, {"y": np.zeros(4, np.int64)}), "missing array(s) x"),
     "shape does not fit": (lambda p: (None, {"x": np.zeros((4, 5), np.float32),
                                              "y": np.zeros(4, np.int64)}),
                            "samples of shape 5 do not fit the model input"),

@@ -313,7 +313,7 @@ def test_the_training_curve_is_plotted_from_the_reports_history():
                 "train_accuracy": 1 - 0.5 / e, "val_accuracy": 1 - 0.6 / e}
                for e in range(1, 6)]
     report = Report(rows=[_row("pytorch", "fp32", 0.98, 0.1, 1000)],
-                    extra={"training": history, "source": {"best_epoch": 4}})
+                    extra={"training": history, "source": {"kept_epoch": 4}})
     plots = {p.key: p for p in report_plots(report)}
     assert plots["training"].png.startswith(PNG_SIGNATURE)
     assert "epoch 4" in plots["training"].caption

@@ -29,7 +29,7 @@ def sensitive(tmp_path_factory):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 48),
                           nn.ReLU(), nn.Linear(48, 10))
-    train(model, data, TrainConfig(epochs=15))
+    train(model, data, TrainConfig(epochs=15, keep="last"))
     with torch.no_grad():
         model[1].weight[:, dead_pixel] = torch.where(torch.arange(48) % 2 == 0, 500.0, -500.0)
     path = tmp_path_factory.mktemp("sensitive") / "model.onnx"

@@ -2,7 +2,10 @@
 
 Each entry is a factory `build(input_shape, num_classes, **options) -> nn.Module`,
 registered by name in `MODELS` (lazily imported; plug-ins use the entry-point group
-`edgenn.models`). A user's own model is named `path/to/file.py:factory`.
+`edgenn.models`). A user's own model is named `path/to/file.py:factory`: a function or a
+model class that takes the data's sample shape and class count positionally, by keyword
+(`input_shape`, `num_classes` and the spellings in `SHAPE_PARAMETERS`/`CLASS_PARAMETERS`)
+or nothing, and returns the module or `(module, example_input)`.
 """
 
 from __future__ import annotations
@@ -36,19 +39,46 @@ MODELS = LazyRegistry(
 DEFAULT_MODEL = "cnn"
 
 
+# What a user's factory may call its parameters for the sample shape and the class count.
+SHAPE_PARAMETERS = ("input_shape", "sample_shape", "in_shape", "shape")
+CLASS_PARAMETERS = ("num_classes", "n_classes", "classes", "num_outputs", "n_outputs")
+
+
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options: Any):
     """Build zoo model `name`, or a user's `file.py:factory`, for this data shape."""
     factory = _user_factory(name) if ".py:" in name else MODELS.load(name)
+    input_shape = tuple(input_shape)
     try:
-        model = factory(tuple(input_shape), int(num_classes), **options)
+        built = factory(input_shape, int(num_classes), **options)
     except TypeError as exc:
         raise BadInputError(f"model '{name}' could not be built: {exc}") from None
+    return _module_of(name, built, input_shape)
+
+
+def _module_of(name: str, built: Any, input_shape: tuple[int, ...]):
+    """The module a factory returned, alone or as (module, example_input); an example's
+    per-sample shape must be the data's, or the model was built for other data."""
+    import numpy as np
+    import torch
     import torch.nn as nn
 
-    if not isinstance(model, nn.Module):
-        raise BadInputError(f"model '{name}': factory returned {type(model).__name__}, "
-                            "not a torch.nn.Module")
-    return model
+    example = None
+    if isinstance(built, (tuple, list)) and len(built) == 2 and isinstance(built[0], nn.Module):
+        built, example = built
+    if not isinstance(built, nn.Module):
+        raise BadInputError(f"model '{name}': factory returned {type(built).__name__}, "
+                            "not a torch.nn.Module or (module, example_input)")
+    if example is None:
+        return built
+    if not isinstance(example, (torch.Tensor, np.ndarray)):
+        raise BadInputError(f"model '{name}': the example input is {type(example).__name__}, "
+                            "not a tensor or array")
+    per_sample = tuple(example.shape[1:])  # a batch, so the first axis is the batch
+    if per_sample != input_shape:
+        raise BadInputError(f"model '{name}': its example input has per-sample shape "
+                            f"{per_sample} (batch {tuple(example.shape)}), but the data's "
+                            f"samples have shape {input_shape}")
+    return built
 
 
 def _user_factory(spec: str):
@@ -67,17 +97,48 @@ def _user_factory(spec: str):
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise BadInputError(f"{path} has no callable '{attribute}'")
-    return _adapt(factory)
+    return _adapt(factory, spec)
 
 
-def _adapt(factory):
-    """A user's factory may take (input_shape, num_classes) or nothing at all."""
+def _adapt(factory, spec: str):
+    """`factory` as a zoo factory `(input_shape, num_classes, **options)`. Parameters named
+    for the shape or the class count get them by keyword; without such names, a factory
+    that needs positional arguments gets (input_shape, num_classes), and one that needs
+    none is called without them. The wrapper keeps the docstring and `train_defaults`."""
     import inspect
 
     try:
-        takes = len(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        takes = 2
-    if takes == 0:
-        return lambda input_shape, num_classes, **_: factory()
-    return factory
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no readable signature: assume the zoo's convention
+        return factory
+    kind = inspect.Parameter
+    parameters = list(signature.parameters.values())
+    named = {p.name: "shape" if p.name in SHAPE_PARAMETERS else "classes" for p in parameters
+             if p.kind in (kind.POSITIONAL_OR_KEYWORD, kind.KEYWORD_ONLY)
+             and p.name in SHAPE_PARAMETERS + CLASS_PARAMETERS}
+    positional = [p for p in parameters
+                  if p.kind in (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD)]
+    unknown = [p.name for p in parameters if p.default is p.empty and p.name not in named
+               and p.kind not in (kind.VAR_POSITIONAL, kind.VAR_KEYWORD)]
+    unknown_keywords = [p for p in parameters if p.kind is kind.KEYWORD_ONLY
+                        and p.default is p.empty and p.name not in named]
+    takes_rest = any(p.kind is kind.VAR_POSITIONAL for p in parameters)
+    if named and not unknown:
+        def build(input_shape, num_classes, **options):
+            values = {"shape": input_shape, "classes": num_classes}
+            return factory(**{name: values[role] for name, role in named.items()}, **options)
+    elif not named and not unknown and not takes_rest:
+        def build(input_shape, num_classes, **options):
+            return factory(**options)
+    elif (not named and not unknown_keywords and len(unknown) <= 2
+          and (takes_rest or len(positional) >= 2)):
+        return factory  # the zoo's own convention: (input_shape, num_classes) in this order
+    else:
+        raise BadInputError(
+            f"model '{spec}': cannot tell what to pass as {', '.join(unknown) or 'its arguments'} "
+            f"in {getattr(factory, '__name__', 'factory')}{signature}; a factory takes "
+            f"(input_shape, num_classes) in this order, keyword parameters named from "
+            f"{', '.join(SHAPE_PARAMETERS)} and {', '.join(CLASS_PARAMETERS)}, or nothing")
+    build.__doc__ = factory.__doc__
+    build.train_defaults = getattr(factory, "train_defaults", {})
+    return build

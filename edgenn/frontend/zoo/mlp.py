@@ -10,7 +10,7 @@ from enum import Enum
 
 from torch import nn
 
-from edgenn.core import BadInputError
+from edgenn.core import parse_enum
 from edgenn.frontend.zoo.layers import flat_size
 
 
@@ -26,11 +26,7 @@ _MODULES = {Activation.RELU: nn.ReLU, Activation.SIGMOID: nn.Sigmoid,
 
 
 def activation_module(name: str | Activation) -> nn.Module:
-    try:
-        return _MODULES[Activation(name)]()
-    except ValueError:
-        allowed = ", ".join(a.value for a in Activation)
-        raise BadInputError(f"activation '{name}' is not one of: {allowed}") from None
+    return _MODULES[parse_enum(Activation, name, "activation")]()
 
 
 class MLP(nn.Module):

@@ -41,5 +41,5 @@ def build_gru(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.M
     return RecurrentClassifier(nn.GRU, "gru", input_shape, num_classes, **options)
 
 
-build_lstm.train_defaults = {"epochs": 40, "lr": 5e-3, "patience": 10}
-build_gru.train_defaults = {"epochs": 40, "lr": 5e-3, "patience": 10}
+build_lstm.train_defaults = {"epochs": 40, "lr": 5e-3}
+build_gru.train_defaults = {"epochs": 40, "lr": 5e-3}

@@ -41,4 +41,4 @@ def build(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Modul
     return TransformerClassifier(input_shape, num_classes, **options)
 
 
-build.train_defaults = {"epochs": 25, "lr": 3e-3, "patience": 8}
+build.train_defaults = {"epochs": 25, "lr": 3e-3}

@@ -49,4 +49,4 @@ def build(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Modul
     return ViT(input_shape, num_classes, **options)
 
 
-build.train_defaults = {"epochs": 40, "lr": 2e-3, "patience": 10}
+build.train_defaults = {"epochs": 40, "lr": 2e-3}
