@@ -220,18 +220,24 @@ def check_calibration(artifact: Artifact, calibration_x: Any) -> samples.Samples
     return np.ascontiguousarray(calibration_x, dtype=np.float32)
 
 
-def batch_reader(input_names: str | list[str], x: samples.Samples, batch_size: int):
+def batch_reader(inputs: str | list[tuple[str, np.dtype]], x: samples.Samples,
+                 batch_size: int):
     """An onnxruntime CalibrationDataReader over `x` (one array, or one per input name) in
-    batches (rewindable)."""
+    batches (rewindable), each array cast to its input's dtype (integer ids stay ids)."""
     from onnxruntime.quantization import CalibrationDataReader
 
-    names = [input_names] if isinstance(input_names, str) else list(input_names)
+    typed = [(inputs, np.dtype(np.float32))] if isinstance(inputs, str) else list(inputs)
+    names = [name for name, _ in typed]
+    dtypes = dict(typed)
     rows = samples.count(x)
+
+    def feed(chunk: samples.Samples) -> dict[str, np.ndarray]:
+        return {name: np.ascontiguousarray(array, dtype=dtypes[name])
+                for name, array in samples.as_model_inputs(chunk, names).items()}
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = [samples.as_model_inputs(samples.take(x, slice(i, i + batch_size)),
-                                                    names)
+            self.batches = [feed(samples.take(x, slice(i, i + batch_size)))
                             for i in range(0, rows, batch_size)]
             self.position = 0
 
@@ -322,16 +328,20 @@ def _sample_shape(artifact: Artifact) -> tuple[int | str, ...] | None:
     return None
 
 
-def _inputs(path: Path) -> tuple[list[str], int | None]:
-    """The model's input names, and its batch size when the (first) input fixes it."""
+def _inputs(path: Path) -> tuple[list[tuple[str, np.dtype]], int | None]:
+    """The model's inputs (name, NumPy dtype), and its batch size when the (first) input
+    fixes it."""
     import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
     inputs = [v for v in graph.input if v.name not in initializers]
     dims = inputs[0].type.tensor_type.shape.dim
     fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
-    return [v.name for v in inputs], (fixed or None)
+    typed = [(v.name, np.dtype(tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))
+             for v in inputs]
+    return typed, (fixed or None)
 
 
 def _ort_qtype(kind: QType):

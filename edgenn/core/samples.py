@@ -42,12 +42,6 @@ def resize(x: Samples, rows: int) -> Samples:
     return one(x)
 
 
-def concat(parts: list[Samples]) -> Samples:
-    if parts and isinstance(parts[0], Mapping):
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    return np.concatenate(parts)
-
-
 def shapes(x: Samples) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
     """The per-sample shape (one input) or {input name: per-sample shape}."""
     if isinstance(x, Mapping):

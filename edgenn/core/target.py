@@ -121,6 +121,15 @@ def run_in_fixed_batches(run: Callable[[Samples], np.ndarray], batch: Samples,
     return np.concatenate(outputs)
 
 
+def run_in_chunks(run: Callable[[Samples], np.ndarray], x: Samples, size: int = 256
+                  ) -> np.ndarray:
+    """`run` over `x` in chunks of at most `size` samples, outputs concatenated: inference
+    over a whole split with bounded memory."""
+    rows = samples.count(x)
+    return np.concatenate([np.asarray(run(samples.take(x, slice(i, i + size))))
+                           for i in range(0, rows, size)])
+
+
 def model_feed(batch: Samples, inputs: Sequence[tuple[str, np.dtype]]) -> dict[str, np.ndarray]:
     """The runtime's feed {input name: array cast to that input's dtype} for a batch of one
     array (a one-input model) or of one array per input name."""

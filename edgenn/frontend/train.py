@@ -193,6 +193,8 @@ def _train(model, data: Dataset, config: TrainConfig, on_epoch: EpochCallback | 
            x_train: np.ndarray | None, y_train: np.ndarray | None) -> TrainResult:
     import torch
 
+    if data.y_train is None and y_train is None:  # regression/unlabelled data: nothing to fit
+        raise BadInputError(f"{data.name}: no labels (y) to train on")
     seed_everything(config.seed)
     _initialise(model, config.init)
     xt = torch.from_numpy(data.x_train if x_train is None else x_train)

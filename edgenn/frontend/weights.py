@@ -76,6 +76,15 @@ def load_weights(model, path: str | Path) -> str:
     return weights_digest(model)
 
 
+def output_width(path: str | Path) -> int:
+    """The output width a state dict implies (the first dimension of its last weight with
+    two or more dimensions): for building a model whose data carry no labels."""
+    tensors = [t for t in read_state_dict(path).values() if getattr(t, "ndim", 0) >= 2]
+    if not tensors:
+        raise BadInputError(f"{path}: no weight matrix to read the model's output width from")
+    return int(tensors[-1].shape[0])
+
+
 def weights_digest(model) -> str:
     """sha256 over every parameter and buffer, in state-dict order."""
     digest = hashlib.sha256()

@@ -92,7 +92,8 @@ def render_markdown(report: Report) -> str:
         "",
         "Latency: `run()` alone after warm-up, in milliseconds (p50 with a 95 % confidence "
         "interval in report.json); accuracy is top-1 on the test split; agree is the top-1 "
-        "match rate with the PyTorch fp32 reference; size counts every file the artifact "
+        "match rate with the fp32 reference (PyTorch, or ONNX Runtime for an ONNX source); "
+        "size counts every file the artifact "
         "needs; mem is the peak resident memory of the process that measured the row.",
     ]
     not_ok = reasons(report)

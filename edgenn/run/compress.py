@@ -42,6 +42,7 @@ from edgenn.core import (
     samples,
     to_plain,
 )
+from edgenn.core.target import run_in_chunks
 from edgenn.quantize.fp16 import Fp16Config, convert_fp16
 from edgenn.quantize.onnx_int8 import (
     DynamicConfig,
@@ -73,9 +74,7 @@ class Evaluator:
         return CpuTarget().load(artifact, RunOptions(threads=self.threads))
 
     def outputs(self, artifact: Artifact) -> np.ndarray:
-        runner = self._runner(artifact)
-        return np.concatenate([np.asarray(runner.run(samples.take(self.x_val, slice(i, i + 256))))
-                               for i in range(0, samples.count(self.x_val), 256)])
+        return run_in_chunks(self._runner(artifact).run, self.x_val)
 
     def accuracy(self, artifact: Artifact) -> float:
         key = str(artifact.path)
@@ -196,7 +195,7 @@ def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig
     _say(progress, f"{quantized.variant}: accuracy drop {record['drop_pp']:.2f} pp exceeds "
                    f"{config.max_accuracy_drop} pp; ranking nodes by sensitivity")
     ranking = node_sensitivity(source, quantized,
-                               calibration_x[:config.sensitivity_samples])
+                               samples.take(calibration_x, slice(0, config.sensitivity_samples)))
     out_path = Path(quantized.path)
     trial_path = out_path.parent / f".{out_path.stem}.fallback.onnx"
     kept: list[str] = []
@@ -272,7 +271,8 @@ class Variants:
 
 def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
                    config: CompressionConfig, calibration_x: np.ndarray, *, threads: int = 2,
-                   seed: int = 0, progress: Progress | None = None) -> Variants:
+                   seed: int = 0, train_config: Any = None,
+                   progress: Progress | None = None) -> Variants:
     """The compressed variants of `onnx_artifact` (fp32 ONNX of `model`), in `workdir`.
 
     `model` is the trained nn.Module (for pruning), `data` the edgenn Dataset (training
@@ -308,7 +308,8 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
                                                   Fp16Config())))
     if "pruned" in config.variants or "pruned-int8" in config.variants:
         made.pruned_module, made.pruned_program, pruned = build_pruned(
-            model, data, onnx_artifact, workdir, config, seed=seed, progress=progress)
+            model, data, onnx_artifact, workdir, config, seed=seed, train_config=train_config,
+            progress=progress)
         pruned = judged(pruned)
         if "pruned" in config.variants:
             made.artifacts.append(pruned)
@@ -323,7 +324,7 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
 
 
 def build_pruned(model, data, onnx_artifact: Artifact, workdir: Path,
-                 config: CompressionConfig, *, seed: int = 0,
+                 config: CompressionConfig, *, seed: int = 0, train_config: Any = None,
                  progress: Progress | None = None) -> tuple[Any, Artifact, Artifact]:
     """Prune `model`, fine-tune it on the training split, save it as a `.pt2` program and
     export it to ONNX (fp32). Returns (pruned module, its program artifact, its ONNX)."""
@@ -333,8 +334,10 @@ def build_pruned(model, data, onnx_artifact: Artifact, workdir: Path,
 
     _say(progress, f"pruning ({config.prune.method.value}, {config.prune.sparsity:.0%}) "
                    f"and fine-tuning {config.fine_tune_epochs} epochs")
-    tune = TrainConfig(epochs=max(config.fine_tune_epochs, 1), lr=config.fine_tune_lr,
-                       seed=seed)
+    # the run's own training settings (its loss above all), for the fine-tuning budget
+    tune = dataclasses.replace(train_config or TrainConfig(),
+                               epochs=max(config.fine_tune_epochs, 1), lr=config.fine_tune_lr,
+                               seed=seed)
     fine_tune = (lambda module: train(module, data, tune)) if config.fine_tune_epochs else None
     pruned, stats = prune_model(model, data.x_train[:8], config.prune, fine_tune=fine_tune)
     described = {**to_plain(config.prune), **stats.to_dict()}

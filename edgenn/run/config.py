@@ -133,12 +133,21 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
+        for name in ("model", "weights", "data", "test_data"):
+            if getattr(self, name) == "":
+                raise BadInputError(f"{name} is an empty string; leave it out instead")
         if self.weights is not None and str(self.model).lower().endswith(".onnx"):
             raise BadInputError("--weights is for PyTorch models; an ONNX file holds its own")
+        bad = [t for t, options in self.target_options.items() if not isinstance(options, dict)]
+        if bad:
+            raise BadInputError(f"target options must be tables of KEY = VALUE, per target: "
+                                f"{', '.join(map(str, bad))}")
         if self.train.seed != self.seed:
             object.__setattr__(self, "train", replace(self.train, seed=self.seed))
         if self.targets is not None:
             object.__setattr__(self, "targets", tuple(self.targets))
+            if not self.targets:
+                raise BadInputError('no targets given (for every target: "all")')
             unknown = [t for t in self.targets if t not in TARGETS]
             if unknown:
                 raise BadInputError(f"unknown target(s): {', '.join(map(str, unknown))} "

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,15 +125,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
         imported = load_onnx_artifact(config.model)
         check_inputs(data.x_test, imported.inputs, str(config.data or "digits"))
     else:
-        if not config.weights and not data.labelled:
-            raise BadInputError(f"{config.data}: no labels (y) to train {config.model} on; "
-                                "give trained weights (--weights) or an ONNX model to "
-                                "measure it by agreement")
-        model = build_run_model(config, data)
-        if config.weights:  # weights that do not fit fail here too
-            from edgenn.frontend.weights import load_weights
-
-            digest = load_weights(model, config.weights)
+        model, digest = prepared_model(config, data)
     _check_target_options(config)
     out = prepare_out_dir(config.out)
     timings: dict[str, float] = {}
@@ -141,7 +134,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     with clock("train+export"):
         source = sources.from_onnx(imported, data, config, hooks) if onnx_file else \
             sources.from_pytorch(model, data, config, hooks,
-                                 weights_digest=digest if config.weights else None)
+                                 weights_digest=digest)
         built.artifacts += source.artifacts
         built.rows += source.rows
         built.calibration, calibration_x = plan.draw_calibration(data, config)
@@ -185,8 +178,9 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
                              compression.max_accuracy_drop
                              if compression.max_accuracy_drop is not None
                              else compression.accuracy_tolerance)
+        classes = max(data.num_classes, int(reference_classes.max(initial=-1)) + 1)
         report.extra["confusion_matrix"] = confusion_matrix(
-            data.y_test, reference_classes, data.num_classes).tolist()
+            data.y_test, reference_classes, classes).tolist()
     report.extra["reference"] = {"target": "pytorch" if source.model is not None else "cpu",
                                  "model": config.model}
     report.extra["source"] = source.info
@@ -219,7 +213,42 @@ class _Stopwatch:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
 
-def build_run_model(config: RunConfig, data: Dataset):
+def prepared_model(config: RunConfig, data: Dataset) -> tuple[Any, str | None]:
+    """The run's PyTorch model, built, with the user's weights loaded when given (and their
+    digest), and checked on two samples — so that data the model cannot take, weights that
+    do not fit, or data it cannot train on fail before anything is written."""
+    import torch
+
+    if isinstance(data.x_test, dict):
+        raise BadInputError(f"{config.data}: inputs by name (x.<input>) are for ONNX models; "
+                            f"a PyTorch model ({config.model}) takes one array 'x'")
+    if not config.weights and not data.labelled:
+        raise BadInputError(f"{config.data}: no labels (y) to train {config.model} on; give "
+                            "trained weights (--weights) or an ONNX model to measure it by "
+                            "agreement")
+    classes = data.num_classes
+    if config.weights and not data.labelled:  # the output width comes from the weights
+        from edgenn.frontend.weights import output_width
+
+        classes = output_width(config.weights)
+    model = build_run_model(config, data, classes)
+    digest = None
+    if config.weights:
+        from edgenn.frontend.weights import load_weights
+
+        digest = load_weights(model, config.weights)
+    try:
+        with torch.no_grad():
+            model.eval()(torch.from_numpy(data.x_val[:2]))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{config.model} cannot take samples of shape "
+                            f"{tuple(data.x_val.shape[1:])} from {config.data or 'digits'}: "
+                            f"{first[:300]}") from None
+    return model, digest
+
+
+def build_run_model(config: RunConfig, data: Dataset, num_classes: int | None = None):
     """The (seeded, untrained) model of the run; an unknown model or bad model file fails
     here, before anything is written. A user's model file is imported once."""
     import torch
@@ -227,7 +256,8 @@ def build_run_model(config: RunConfig, data: Dataset):
     from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(config.seed)
-    return build_model(config.model, data.sample_shape, data.num_classes,
+    return build_model(config.model, data.sample_shape,
+                       data.num_classes if num_classes is None else num_classes,
                        **config.model_options)
 
 

@@ -96,17 +96,41 @@ def compressed(model, data: Dataset, onnx: Artifact, calibration_x: np.ndarray,
     compression = config.compression
     if compression is None or not compression.variants:
         return Variants([]), []
-    rows: list[Measurement] = []
-    if model is None:
-        pruned = [v for v in compression.variants if v.startswith("pruned")]
-        rows = [Measurement(target="cpu", variant=v, status="skipped",
-                            reason=f"pruning {NEEDS_PYTORCH}") for v in pruned]
-        compression = replace(compression, variants=tuple(
-            v for v in compression.variants if v not in pruned))
-    with hooks.progress("compress", None) as advance:
-        return build_variants(model, data, onnx, config.out / "model", compression,
-                              calibration_x, threads=config.latency.threads,
-                              seed=config.seed, progress=lambda msg: advance(info=msg)), rows
+    # Variants that cannot be built from this source, each with the reason.
+    cannot: dict[str, str] = {}
+    if onnx.variant != "fp32":  # the user's model is compressed already
+        cannot = {v: f"the source model is already {onnx.variant}" for v in compression.variants}
+    elif model is None:
+        cannot = {v: f"pruning {NEEDS_PYTORCH}" for v in compression.variants
+                  if v.startswith("pruned")}
+    elif not data.labelled:
+        cannot = {v: "pruning fine-tunes, and the data have no labels (y)"
+                  for v in compression.variants if v.startswith("pruned")}
+    rows = _rows_for(config, cannot, "skipped")
+    compression = replace(compression, variants=tuple(
+        v for v in compression.variants if v not in cannot))
+    if not compression.variants:
+        return Variants([]), rows
+    try:
+        with hooks.progress("compress", None) as advance:
+            return build_variants(model, data, onnx, config.out / "model", compression,
+                                  calibration_x, threads=config.latency.threads,
+                                  seed=config.seed, train_config=config.train,
+                                  progress=lambda msg: advance(info=msg)), rows
+    except Exception as exc:  # a pass that fails: its rows say why, the run goes on
+        reason = str(exc) if isinstance(exc, EdgeNNError) else f"{type(exc).__name__}: {exc}"
+        first = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+        failed = {v: f"compression failed: {first[:300]}" for v in compression.variants}
+        return Variants([]), rows + _rows_for(config, failed, "failed")
+
+
+def _rows_for(config: RunConfig, reasons: dict[str, str], status: str) -> list[Measurement]:
+    """One row per variant on the first requested ONNX Runtime target (cpu, else ort-mobile)."""
+    target = next((t for t in ("cpu", "ort-mobile") if t in config.target_names), None)
+    if target is None:
+        return []
+    return [Measurement(target=target, variant=variant, status=status, reason=reason)
+            for variant, reason in reasons.items()]
 
 
 def mobile(model, data: Dataset, source: Artifact, variants: Variants,

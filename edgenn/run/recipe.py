@@ -228,8 +228,8 @@ def _lookup(config: Any, path: str) -> Any:
 
 
 EXAMPLES = {"train.patience": 10, "train.grad_clip_norm": 1.0, "train.threads": 2,
-            "compression.max_accuracy_drop": 1.0, "model.weights": "weights.pt",
-            "data.test": "test.npz"}  # shown, commented, for keys unset by default
+            "compression.max_accuracy_drop": 1.0, "weights": "weights.pt",
+            "test_data": "test.npz"}  # by attribute path: shown, commented, when unset
 
 
 def _example(path: str) -> Any:
@@ -322,14 +322,13 @@ def _assemble(values: dict[str, Any], out: Path) -> RunConfig:
     train_values = _under(values, "train")
     train = TrainConfig(**train_values) if str(model).lower().endswith(".onnx") else \
         default_train_config(model, **train_values)  # an ONNX model is not trained
-    compression = _under(values, "compression")
-    wants_compression = (compression.get("variants", True) or
-                         compression.get("max_accuracy_drop") is not None)
     top = {path: value for path, value in values.items() if "." not in path}
+    # always a CompressionConfig: with no variants, its calibration set size and accuracy
+    # tolerance still apply (to the tflite int8 and spiking rows)
     return RunConfig(out=out, **top, train=train,
                      latency=_build(_owner("latency.warmup")[0], _under(values, "latency")),
-                     compression=_build(_owner("compression.method")[0], compression)
-                     if wants_compression else None)
+                     compression=_build(_owner("compression.method")[0],
+                                        _under(values, "compression")))
 
 
 def _under(values: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
 def flag_accuracy_losses(rows: Sequence[Measurement], reference_accuracy: float,
                          tolerance_pp: float) -> None:
     """Mark every measured row that loses more than `tolerance_pp` percentage points of
-    test accuracy against the fp32 PyTorch model: `extra["accuracy_drop_pp"]` and a
+    test accuracy against the fp32 reference: `extra["accuracy_drop_pp"]` and a
     one-line `extra["warning"]` the table and the notes show."""
     for row in rows:
         if row.status != "ok" or row.accuracy is None:
@@ -67,5 +67,5 @@ def flag_accuracy_losses(rows: Sequence[Measurement], reference_accuracy: float,
         if drop > tolerance_pp + 1e-9:
             row.extra["accuracy_drop_pp"] = round(drop, 3)
             row.extra["warning"] = (f"loses {drop:.2f} pp of test accuracy against the fp32 "
-                                    f"PyTorch model ({row.accuracy:.4f} vs "
+                                    f"reference ({row.accuracy:.4f} vs "
                                     f"{reference_accuracy:.4f}; tolerance {tolerance_pp:g} pp)")

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, RunOptions, atomic_path, samples
+from edgenn.core import Artifact, BadInputError, RunOptions, atomic_path
 from edgenn.core.results import Measurement
+from edgenn.core.target import run_in_chunks
 from edgenn.frontend.data import Dataset
 from edgenn.run import plan
 from edgenn.run.config import Hooks, RunConfig
@@ -65,9 +66,9 @@ def from_pytorch(model, data: Dataset, config: RunConfig, hooks: Hooks,
         info, history = _train(model, data, config, hooks)
     checkpoint, program, onnx = plan.sources(model, data, config, hooks, info, export_config)
     if config.weights:
-        from edgenn.frontend.weights import weights_digest
+        from edgenn.frontend import weights
 
-        info["unchanged"] = weights_digest(model) == info["weights_sha256"]
+        info["unchanged"] = weights.weights_digest(model) == info["weights_sha256"]
     return Source(onnx, [checkpoint, program, onnx], predict(model, data.x_test), info,
                   model=model, checkpoint=checkpoint, history=history)
 
@@ -81,7 +82,11 @@ def from_onnx(artifact: Artifact, data: Dataset, config: RunConfig, hooks: Hooks
     here = artifact.path.parent
     copies = []
     for file in artifact.files():  # external data keeps its relative path: the model names it
-        copy = model_dir / Path(file).relative_to(here)
+        try:
+            copy = model_dir / Path(file).relative_to(here)
+        except ValueError:
+            raise BadInputError(f"{artifact.path}: external data {file} lies outside the "
+                                "model's folder; keep it beside the model") from None
         copy.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(copy) as tmp:
             shutil.copyfile(file, tmp)
@@ -90,11 +95,9 @@ def from_onnx(artifact: Artifact, data: Dataset, config: RunConfig, hooks: Hooks
                     tuple(copies[1:]), artifact.metadata)
     hooks.status(f"ONNX source {artifact.path} ({onnx.variant}); reference: ONNX Runtime cpu")
     runner = CpuTarget().load(onnx, RunOptions(threads=config.latency.threads))
-    reference = np.concatenate([np.asarray(runner.run(samples.take(data.x_test,
-                                                                   slice(i, i + 256))))
-                                for i in range(0, samples.count(data.x_test), 256)])
+    reference = run_in_chunks(runner.run, data.x_test)
     rows = [Measurement(target="pytorch", variant="fp32", status="skipped",
-                        reason=NEEDS_PYTORCH)]
+                        reason=NEEDS_PYTORCH)] if "pytorch" in config.target_names else []
     if "tflite" in config.target_names:
         rows.append(Measurement(target="tflite", variant="–", status="skipped",
                                 reason=f"{NEEDS_PYTORCH}: litert-torch converts from PyTorch"))

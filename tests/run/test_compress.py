@@ -106,15 +106,16 @@ def test_build_variants_on_digits(tmp_path):
 
     from edgenn.exporters.onnx import export_onnx
     from edgenn.frontend.data import load_digits
-    from edgenn.frontend.train import TrainConfig, train
+    from edgenn.frontend.train import train
     from edgenn.frontend.zoo import build_model
+    from edgenn.frontend.zoo.info import default_train_config
     from edgenn.run.compress import build_variants, calibration_set
     from edgenn.run.config import CompressionConfig
 
     torch.manual_seed(0)
     data = load_digits()
     model = build_model("cnn", (1, 8, 8), 10)
-    train(model, data, TrainConfig(epochs=15))
+    train(model, data, default_train_config("cnn", epochs=15))
     fp32 = export_onnx(model, data.x_train[:2], tmp_path / "model.onnx")
     made = build_variants(model, data, fp32, tmp_path / "v",
                           CompressionConfig(max_accuracy_drop=1.0, latency_runs=20),

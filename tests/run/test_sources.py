@@ -262,3 +262,81 @@ def test_data_that_misses_an_input_is_refused_by_name(tmp_path, capsys):
     assert main(quick("run", str(path), "--data", str(data), "--out",
                       str(tmp_path / "out"))) == 2
     assert "missing ['meta']" in capsys.readouterr().err
+
+
+def _cli_error(capsys, argv, fragment, out):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_inputs_a_pytorch_model_cannot_take_fail_before_anything_is_written(tmp_path, capsys):
+    source = tmp_path / "net.py"
+    source.write_text(USER_MODEL)
+    wide = tmp_path / "wide.npz"
+    np.savez(wide, x=np.zeros((40, 1, 9, 9), np.float32), y=np.arange(40) % 4)
+    out = tmp_path / "out"
+    # a model whose layers fix the input size: the first forward pass says so
+    fixed = tmp_path / "fixed.py"
+    fixed.write_text(USER_MODEL.replace("shape[0] * shape[1] * shape[2]", "64"))
+    _cli_error(capsys, quick("run", "--model", f"{fixed}:build", "--data", str(wide),
+                             "--targets", "cpu", "--out", str(out)), "cannot take samples", out)
+    named = tmp_path / "named.npz"
+    np.savez(named, **{"x.a": np.zeros((40, 1, 8, 8), np.float32), "y": np.arange(40) % 4})
+    _cli_error(capsys, quick("run", "--model", f"{source}:build", "--data", str(named),
+                             "--out", str(out)), "inputs by name (x.<input>) are for ONNX", out)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[model]\nweights = ""\n')
+    _cli_error(capsys, quick("run", str(recipe), "--out", str(out)), "empty string", out)
+
+
+def test_pretrained_weights_on_data_without_labels_take_the_width_from_the_weights(tmp_path):
+    source = tmp_path / "net.py"
+    source.write_text(USER_MODEL)
+    namespace: dict = {}
+    exec(USER_MODEL, namespace)
+    torch.manual_seed(0)
+    model = namespace["build"]((1, 8, 8), 3).eval()  # 3 outputs, a regression head
+    weights = tmp_path / "w.pt"
+    torch.save(model.state_dict(), weights)
+    data = tmp_path / "x.npz"
+    np.savez(data, x=load_digits().x_test[:100])
+    out = tmp_path / "out"
+    assert main(quick("run", "--model", f"{source}:build", "--weights", str(weights),
+                      "--data", str(data), "--targets", "pytorch,cpu", "--out", str(out))) == 0
+    rows, _ = rows_of(out)
+    assert rows[("cpu", "fp32")]["cosine_similarity"] == pytest.approx(1.0)
+    assert rows[("cpu", "pruned")]["status"] == "skipped"  # fine-tuning needs labels
+    assert "no labels" in rows[("cpu", "pruned")]["reason"]
+
+
+def test_an_onnx_source_that_is_already_compressed_or_takes_ids(tmp_path, capsys):
+    from edgenn.exporters.onnx import load_onnx_artifact
+    from edgenn.quantize.fp16 import convert_fp16
+
+    _, path = _torchscript_onnx(tmp_path)
+    half = convert_fp16(load_onnx_artifact(path), tmp_path / "half.onnx")
+    data = tmp_path / "d.npz"
+    digits = load_digits()
+    np.savez(data, x=digits.x_test[:120], y=digits.y_test[:120])
+    out = tmp_path / "out"
+    assert main(quick("run", str(half.path), "--data", str(data), "--out", str(out),
+                      "--targets", "cpu")) == 0
+    rows, _ = rows_of(out)
+    assert rows[("cpu", "int8-static")]["status"] == "skipped"
+    assert "already fp16" in rows[("cpu", "int8-static")]["reason"]
+    # token ids in, scores out; three classes where the labels only use two
+    ids = nn.Sequential(nn.Embedding(20, 4), nn.Flatten(), nn.Linear(24, 3)).eval()
+    ids_path = tmp_path / "ids.onnx"
+    torch.onnx.export(ids, (torch.zeros(1, 6, dtype=torch.int64),), str(ids_path),
+                      dynamo=False, input_names=["ids"], dynamic_axes={"ids": {0: "n"}})
+    tokens = tmp_path / "tokens.npz"
+    rng = np.random.default_rng(0)
+    np.savez(tokens, x=rng.integers(0, 20, (90, 6)), y=rng.integers(0, 2, 90))
+    out2 = tmp_path / "out2"
+    assert main(quick("run", str(ids_path), "--data", str(tokens), "--out", str(out2),
+                      "--targets", "cpu", "--variants", "int8-dynamic,int8-static")) == 0
+    rows, report = rows_of(out2)
+    assert rows[("cpu", "int8-static")]["status"] == "ok", rows[("cpu", "int8-static")]
+    assert len(report["extra"]["confusion_matrix"]) == 3

@@ -16,9 +16,10 @@ from edgenn.cli.common import (
 
 HELP = "measure an ONNX or TFLite model (yours, not made by edgenn) on an .npz"
 DESCRIPTION = """\
-Benchmark an ONNX (or .tflite) model edgenn did not make. DATA.npz holds x (samples shaped like the
-model's single input, batch first) and y (integer labels). Reports accuracy, latency
-percentiles, size and peak memory per target.
+Benchmark an ONNX (or .tflite) model edgenn did not make, without building variants
+(`edgenn run MODEL.onnx` builds them). DATA.npz holds x (samples, batch first) — or
+x.<input name> per input of a model with several — and optionally y (integer labels).
+Reports accuracy (with labels), latency percentiles, size and peak memory per target.
 
 Example:
   edgenn bench model.onnx --data data.npz --targets cpu,ort-mobile --runs 100
@@ -31,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the model to measure: .onnx (default target cpu) or .tflite "
                              "(default target tflite)")
     parser.add_argument("--data", required=True, metavar="DATA.npz",
-                        help=".npz with arrays x and y")
+                        help=".npz with x (or x.<input> per input) and optionally y")
     parser.add_argument("--targets", default=None, metavar="A,B",
                         help="comma-separated targets that take the model's format "
                              "(default: cpu for .onnx, tflite for .tflite)")

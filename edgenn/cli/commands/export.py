@@ -39,7 +39,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import load_checkpoint
     from edgenn.run import sources
-    from edgenn.run.pipeline import build_run_model
+    from edgenn.run.pipeline import prepared_model
     from edgenn.run.recipe import build_config
 
     out = Path(args.out)
@@ -57,7 +57,7 @@ def execute(args: argparse.Namespace, ui) -> int:
                                           ("train", "epochs"): args.epochs,
                                           ("train", "seed"): args.seed})
         data = load_dataset(config.data)
-        model = build_run_model(config, data)
+        model, _ = prepared_model(config, data)
         prepare_out_dir(out)
         artifact = sources.from_pytorch(model, data, config, make_hooks(ui), export_config).onnx
     ui.print(f"wrote {artifact.path} ({artifact.size_bytes()} bytes, opset "

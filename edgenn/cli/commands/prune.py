@@ -50,7 +50,7 @@ def execute(args: argparse.Namespace, ui) -> int:
 
     import torch
 
-    from edgenn.core import Artifact, prepare_out_dir
+    from edgenn.core import Artifact, BadInputError, prepare_out_dir
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import evaluate, load_checkpoint
     from edgenn.quantize.prune import PruneConfig
@@ -62,6 +62,8 @@ def execute(args: argparse.Namespace, ui) -> int:
                                fine_tune_lr=args.lr)
     model, _, _ = load_checkpoint(args.checkpoint)
     data = load_dataset(args.data)
+    if not data.labelled:
+        raise BadInputError(f"{args.data}: pruning fine-tunes the model: the data need labels (y)")
     source = Artifact(Path(args.checkpoint), "checkpoint", lineage=("train",))
     xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
     before = evaluate(model, xv, yv)[1]

@@ -104,6 +104,12 @@ def execute(args: argparse.Namespace, ui) -> int:
             raise BadInputError(f"--auto chooses the quantization settings itself; drop "
                                 f"{', '.join(fixed)} or drop --auto")
     source = load_onnx_artifact(args.model)
+    needs_data = args.mode == "static" or args.max_accuracy_drop is not None
+    data = load_dataset(args.data) if needs_data else None  # bad data: nothing written
+    if data is not None and (args.auto or args.max_accuracy_drop is not None) \
+            and not data.labelled:
+        raise BadInputError("--auto and --max-accuracy-drop judge accuracy: the data need "
+                            "labels (y)")
     from edgenn.core import prepare_out_dir
 
     out_dir = prepare_out_dir(Path(args.out))
@@ -114,7 +120,6 @@ def execute(args: argparse.Namespace, ui) -> int:
         result = quantize_dynamic(source, out_dir / f"{stem}.int8-dynamic.onnx",
                                   DynamicConfig(nodes_to_exclude=tuple(args.exclude)))
     else:
-        data = load_dataset(args.data)
         calibration = calibration_set(data.x_train, config.calibration_samples, args.seed)
         evaluator = Evaluator(data.x_val, data.y_val, args.threads)
         out = out_dir / f"{stem}.int8-static.onnx"
@@ -127,7 +132,6 @@ def execute(args: argparse.Namespace, ui) -> int:
                 result = enforce_budget(source, result, static, calibration, evaluator,
                                         config, progress=ui.status)
     if args.max_accuracy_drop is not None and "budget" not in result.metadata:
-        data = load_dataset(args.data)
         evaluator = Evaluator(data.x_val, data.y_val, args.threads)
         record = budget_record(evaluator.accuracy(source), evaluator.accuracy(result),
                                args.max_accuracy_drop)

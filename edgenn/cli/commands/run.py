@@ -49,8 +49,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="pretrained weights for --model (a state dict saved with "
                              "torch.save): the model is used as trained, not retrained")
     parser.add_argument("--data", default=None, metavar="DATA.npz",
-                        help="your data set: an .npz with arrays x and y, or an explicit "
-                             "split x_train, y_train, x_test, y_test (default: digits)")
+                        help="your data set: an .npz with arrays x and y, an explicit split "
+                             "x_train, y_train, x_test, y_test, x alone (no labels: a given "
+                             "model measured by agreement) or x.<input> per input of an ONNX "
+                             "model with several (default: digits)")
     parser.add_argument("--test-data", default=None, metavar="TEST.npz",
                         help="a separate test set (x, y), kept exactly as given")
     parser.add_argument("--targets", default=None, metavar="A,B",

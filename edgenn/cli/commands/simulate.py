@@ -55,6 +55,9 @@ def execute(args: argparse.Namespace, ui) -> int:
     if not model.is_file():
         raise BadInputError(f"model not found: {model}")
     data = load_dataset(args.data)
+    if not data.labelled or isinstance(data.x_test, dict):
+        raise BadInputError(f"{args.data}: simulate measures accuracy against timesteps: it "
+                            "needs one input array x and labels y")
     target = create_target(f"snn-{args.simulator}", timesteps=args.timesteps,
                            coding=args.coding, percentile=args.percentile,
                            evaluation_timesteps=args.timesteps)

@@ -10,6 +10,7 @@ or nothing, and returns the module or `(module, example_input)`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,14 @@ def _user_factory(spec: str):
     path = Path(file_name)
     if not path.is_file():
         raise BadInputError(f"model file not found: {path}")
+    return _load_user_factory(str(path.resolve()), path.stat().st_mtime_ns, attribute, spec)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_user_factory(resolved: str, mtime_ns: int, attribute: str, spec: str):
+    """Import the user's file once per (path, modification time): the run, its recipe and
+    `edgenn zoo` all ask for the factory, and a file with side effects runs them once."""
+    path = Path(resolved)
     module_spec = importlib.util.spec_from_file_location(f"edgenn_user_{path.stem}", path)
     if module_spec is None or module_spec.loader is None:
         raise BadInputError(f"cannot import model file {path}")
