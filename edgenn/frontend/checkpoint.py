@@ -53,15 +53,9 @@ def save_checkpoint(path: Path, model, config: ModelConfig, extra: dict[str, Any
 
 def load_checkpoint(path: str | Path):
     """Rebuild the model from a checkpoint; returns (model in eval mode, ModelConfig, extra)."""
-    import torch
+    from edgenn.frontend.weights import safe_load
 
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BadInputError(f"{path}: not an edgenn checkpoint ({exc})") from None
+    payload = safe_load(path, "edgenn checkpoint", "an")
     if not isinstance(payload, dict) or payload.get("format") != "edgenn-checkpoint/1":
         raise BadInputError(f"{path}: not an edgenn checkpoint")
     config = ModelConfig.from_dict(payload["model"])

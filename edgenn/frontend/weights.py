@@ -21,23 +21,28 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
 PREFIXES = ("module.", "model.", "_orig_mod.", "net.")
 
 
-def read_state_dict(path: str | Path) -> dict[str, Any]:
-    """The state dict stored in `path` (see the module docstring for the layouts)."""
+def safe_load(path: str | Path, kind: str = "PyTorch weights file", article: str = "a") -> Any:
+    """`torch.load(path, weights_only=True)`, every failure a one-line BadInputError."""
     import torch
 
     path = Path(path)
     if not path.is_file():
-        raise BadInputError(f"weights file not found: {path}")
+        raise BadInputError(f"{kind} not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc):  # a pickled class, not only tensors
             raise BadInputError(
                 f"{path}: holds Python objects, not just tensors; edgenn loads weights "
                 "safely (weights_only) — save `model.state_dict()` with torch.save and pass "
                 "that file") from None
-        raise BadInputError(f"{path}: not a PyTorch weights file ({first})") from None
+        raise BadInputError(f"{path}: not {article} {kind} ({first})") from None
+
+
+def read_state_dict(path: str | Path) -> dict[str, Any]:
+    """The state dict stored in `path` (see the module docstring for the layouts)."""
+    payload = safe_load(path)
     for _ in range(2):  # e.g. {"state_dict": {...}} or an edgenn checkpoint
         if isinstance(payload, Mapping) and not _is_state_dict(payload):
             inner = next((payload[k] for k in WRAPPER_KEYS if k in payload
