@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 COMMANDS = {  # in the order `edgenn --help` lists them: the main job, its steps, tools
     "run": "edgenn.cli.commands.run",
@@ -107,14 +109,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ui = UI(quiet=getattr(args, "quiet", False), json_mode=getattr(args, "json", False))
     try:
-        return int(args._execute(args, ui) or 0)
+        with _stdout_held_for_json(ui.json_mode):
+            code = int(args._execute(args, ui) or 0)
     except EdgeNNError as exc:
+        ui.flush_json()  # a report written before exit 3 is still the output
         print(f"edgenn: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("edgenn: interrupted; the build directory holds only complete files",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    ui.flush_json()
+    return code
+
+
+@contextmanager
+def _stdout_held_for_json(enabled: bool) -> Iterator[None]:
+    """With --json, stdout carries the JSON alone: while the command runs, whatever the
+    toolchains write to stdout — Python `print`s and native writes to file descriptor 1
+    alike (onnxruntime's calibrators, exporters) — goes to stderr instead."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved_fd, saved_stream = os.dup(1), sys.stdout
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        sys.stdout = saved_stream
 
 
 if __name__ == "__main__":

@@ -20,12 +20,25 @@ class UI:
 
         self.quiet = quiet
         self.json_mode = json_mode
+        self.pending_json: str | None = None
         # Progress and tables go to stderr in --json mode so stdout stays parseable.
         stream = sys.stderr if json_mode else sys.stdout
         # Piped output gets a wide table instead of rich's 80-column default.
         width = None if stream.isatty() else 160
         self.out = Console(file=stream, highlight=False, width=width)
         self.err = Console(file=sys.stderr, highlight=False)
+
+    def emit_json(self, data: Any, **dump: Any) -> None:
+        """The command's result as JSON: held until the command is done, then written to
+        stdout alone (`edgenn.cli.program.main`), so nothing else ever precedes it."""
+        import json
+
+        self.pending_json = json.dumps(data, indent=2, **dump)
+
+    def flush_json(self) -> None:
+        text, self.pending_json = self.pending_json, None
+        if text is not None:
+            print(text, flush=True)
 
     def print(self, *objects: Any) -> None:
         if not self.quiet:

@@ -27,6 +27,7 @@ from edgenn.core import (
     Artifact,
     BadInputError,
     EdgeNNError,
+    TargetUnavailableError,
     atomic_path,
     native_stderr_silenced,
     predicted_classes,
@@ -267,7 +268,11 @@ def _check_target_options(config: RunConfig) -> None:
     if unknown:
         raise BadInputError(f"--target-option for unknown target(s): {', '.join(unknown)}")
     for name in config.target_names:
-        create_target(name, **config.target_options.get(name, {}))
+        target = create_target(name, **config.target_options.get(name, {}))
+        if config.targets is not None:  # named by the user: it must run (the default
+            reason = target.available()  # "all" skips what is unavailable, with reasons)
+            if reason:
+                raise TargetUnavailableError(f"target {name} is unavailable here: {reason}")
 
 
 def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
@@ -285,6 +290,8 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
         artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
     x, y = read_samples(data_path)
     check_inputs(x, artifact.inputs, str(data_path))
+    if config.targets is not None:
+        _check_target_options(config)  # a target the user names must run: exit 2 if not
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)
     # Targets that normalise on calibration data (spiking) use the benchmark data itself.

@@ -163,3 +163,32 @@ def test_a_recipe_that_is_not_text_is_bad_input(tmp_path):
     path.write_bytes(b"\xff\xfe\x00binary")
     result = edgenn("run", str(path), "--out", str(tmp_path / "out"))
     assert_one_line_error(result, 2, "not a text (UTF-8) TOML file")
+
+
+def test_a_target_named_on_the_command_line_that_cannot_run_is_exit_2(tmp_path):
+    """`--targets gpu` without the GPU stack: exit 2 with the reason, nothing written
+    (the default "all targets" run keeps a skipped row instead)."""
+    from edgenn.core.registry import create_target
+
+    if create_target("gpu").available() is None:
+        pytest.skip("a usable GPU here: nothing to refuse")
+    out = tmp_path / "out"
+    result = edgenn("run", "--targets", "cpu,gpu", "--variants", "none", "--epochs", "1",
+                    "--out", str(out))
+    assert_one_line_error(result, 2, "target gpu is unavailable here")
+    assert not out.exists()
+
+
+def test_json_stdout_holds_the_report_alone(tmp_path):
+    """Whatever the toolchains print (entropy calibration talks on stdout), stdout under
+    --json parses as the report."""
+    import json
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[compression]\nvariants = ["int8-static"]\n'
+                      'calibration_method = "entropy"\n')
+    result = edgenn("run", str(recipe), "--targets", "cpu", "--epochs", "1", "--runs", "2",
+                    "--warmup", "1", "--no-isolate", "--json", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert [r["variant"] for r in report["rows"]] == ["fp32", "int8-static"]

@@ -44,7 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, ui) -> int:
-    import json
 
     from edgenn.api import bench
     from edgenn.run.recipe import build_config
@@ -55,6 +54,6 @@ def execute(args: argparse.Namespace, ui) -> int:
          or None})
     report = bench(args.model, args.data, config, make_hooks(ui))
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        ui.emit_json(report.to_dict())
     show_report(ui, report, config.out)
     return 0

@@ -50,7 +50,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, ui) -> int:
-    import json
     import sys
 
     from edgenn.report.compare import CompareThresholds, compare_reports, rich_table
@@ -62,7 +61,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     before, after = load_report(args.before), load_report(args.after)
     comparison = compare_reports(before, after, thresholds)
     if args.json:
-        print(json.dumps(comparison.to_dict(), indent=2))
+        ui.emit_json(comparison.to_dict())
     ui.print(rich_table(comparison, names=(args.before, args.after)))
     count = len(comparison.regressions)
     if count and args.fail_on_regression:

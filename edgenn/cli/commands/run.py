@@ -105,8 +105,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     config = build_config(recipe, args.out, overrides(args))
     report = run(config, make_hooks(ui))
     if args.json:
-        import json
 
-        print(json.dumps(report.to_dict(), indent=2))
+        ui.emit_json(report.to_dict())
     show_report(ui, report, config.out)
     return exit_for_budget(report)

@@ -40,7 +40,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, ui) -> int:
-    import json
     from pathlib import Path
 
     import numpy as np
@@ -84,7 +83,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     results.pop("settle_timesteps", None)
     results.pop("accuracy_curve", None)
     if args.json:
-        print(json.dumps(results, indent=2, default=float))
+        ui.emit_json(results, default=float)
         return 0
     _show(ui, results, args)
     return 0 if np.isfinite(results["snn_accuracy"]) else 1

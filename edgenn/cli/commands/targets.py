@@ -17,7 +17,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, ui) -> int:
-    import json
 
     from rich.markup import escape
     from rich.table import Table
@@ -36,7 +35,7 @@ def execute(args: argparse.Namespace, ui) -> int:
         rows.append({"name": name, "available": reason is None, "reason": reason or "",
                      "accepts": accepts, "description": description})
     if args.json:
-        print(json.dumps(rows, indent=2))
+        ui.emit_json(rows)
         return 0
     table = Table(title="edgenn targets")
     for column in ("target", "available", "accepts", "description / reason"):

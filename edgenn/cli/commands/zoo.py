@@ -43,7 +43,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def execute(args: argparse.Namespace, ui) -> int:
-    import json
 
     from rich.table import Table
 
@@ -70,7 +69,7 @@ def execute(args: argparse.Namespace, ui) -> int:
                     "train_defaults": {}, "error": str(exc)}
         rows.append(info)
     if args.json:
-        print(json.dumps({"shape": list(shape), "classes": classes, "models": rows}, indent=2))
+        ui.emit_json({"shape": list(shape), "classes": classes, "models": rows})
         return 0
     shape_text = "×".join(map(str, shape))
     table = Table(title=f"edgenn zoo — samples {shape_text}, {classes} classes")
