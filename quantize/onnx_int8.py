@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, atomic_path, parse_enum, samples, to_plain
+from edgenn.core.target import model_feed
 
 log = logging.getLogger(__name__)
 
@@ -227,17 +228,11 @@ def batch_reader(inputs: str | list[tuple[str, np.dtype]], x: samples.Samples,
     from onnxruntime.quantization import CalibrationDataReader
 
     typed = [(inputs, np.dtype(np.float32))] if isinstance(inputs, str) else list(inputs)
-    names = [name for name, _ in typed]
-    dtypes = dict(typed)
     rows = samples.count(x)
-
-    def feed(chunk: samples.Samples) -> dict[str, np.ndarray]:
-        return {name: np.ascontiguousarray(array, dtype=dtypes[name])
-                for name, array in samples.as_model_inputs(chunk, names).items()}
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = [feed(samples.take(x, slice(i, i + batch_size)))
+            self.batches = [model_feed(samples.take(x, slice(i, i + batch_size)), typed)
                             for i in range(0, rows, batch_size)]
             self.position = 0
 

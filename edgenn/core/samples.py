@@ -49,13 +49,6 @@ def shapes(x: Samples) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
     return tuple(x.shape[1:])
 
 
-def as_model_inputs(x: Samples, input_names: list[str]) -> dict[str, np.ndarray]:
-    """{input name: array} for a model whose inputs are `input_names`."""
-    if isinstance(x, Mapping):
-        return dict(x)
-    return {input_names[0]: x}
-
-
 def save(handle, x: Samples, y: np.ndarray | None) -> None:
     """Write `x` (and `y`) into an open binary `handle` in the layout above."""
     arrays = ({f"{PREFIX}{name}": a for name, a in x.items()} if isinstance(x, Mapping)

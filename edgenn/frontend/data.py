@@ -107,8 +107,7 @@ def read_samples(path: str | Path) -> tuple[samples.Samples, np.ndarray | None]:
     if inputs is not None:
         return inputs, _labels(arrays, samples.count(inputs), str(path))
     if "x" in arrays and "y" not in arrays:
-        x, _ = validate_arrays(arrays["x"], np.zeros(len(arrays["x"]), np.int64), str(path))
-        return x, None
+        return _unlabelled(arrays["x"], str(path)), None
     return _pair(arrays, "x", "y", str(path))
 
 
@@ -165,8 +164,7 @@ def load_dataset(data: str | Path | None, test: str | Path | None = None) -> Dat
                                 "inputs in one file")
         return split(name, inputs, _labels(arrays, samples.count(inputs), str(data)))
     if "x" in arrays and "y" not in arrays and test is None:  # no labels: agreement only
-        x, _ = validate_arrays(arrays["x"], np.zeros(len(arrays["x"]), np.int64), str(data))
-        return split(name, x, None)
+        return split(name, _unlabelled(arrays["x"], str(data)), None)
     x, y = _pair(arrays, "x", "y", str(data))
     if test is None:
         return split(name, x, y)
@@ -182,13 +180,18 @@ def _named_inputs(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.nda
     found = {}
     for key in names:
         array = arrays[key]
-        x, _ = validate_arrays(array, np.zeros(len(array), np.int64), f"{where} ({key})")
+        x = _unlabelled(array, f"{where} ({key})")
         found[key[len(samples.PREFIX):]] = x if np.issubdtype(array.dtype, np.floating) \
             else array.astype(np.int64)  # integer inputs (ids, indices) stay integers
     counts = {name: len(a) for name, a in found.items()}
     if len(set(counts.values())) != 1:
         raise BadInputError(f"{where}: inputs hold different numbers of samples: {counts}")
     return found
+
+
+def _unlabelled(x: np.ndarray, where: str) -> np.ndarray:
+    """`x` validated as samples (float32) when there are no labels to check beside it."""
+    return validate_arrays(x, np.zeros(len(x), np.int64), where)[0]
 
 
 def _labels(arrays: dict[str, np.ndarray], rows: int, where: str) -> np.ndarray | None:
