@@ -110,6 +110,22 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True)
+class LayerAnalysis:
+    """Per-layer insight in `edgenn run` (edgenn.run.layers), on runs apart from the timed
+    ones: the table's latency never includes a profiler."""
+
+    profile: bool = True  # per-operator time on every target that has a profiler
+    diverge: bool = True  # per-layer error of every variant against PyTorch
+    threshold_db: float = 30.0  # a variant drifts from the first layer under this SNR
+    samples: int = 32  # test samples compared layer by layer
+    profile_runs: int = 20  # profiled runs per row, after one warm-up
+
+    def __post_init__(self) -> None:
+        at_least("samples", self.samples, 1)
+        at_least("profile_runs", self.profile_runs, 1)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One `edgenn run`: what to train, which variants and targets, how to measure.
 
@@ -130,6 +146,8 @@ class RunConfig:
     isolate: bool = True  # each row measured in its own process
     seed: int = 0
     compression: CompressionConfig | None = None  # None: no variants
+    devices: tuple[str, ...] = ()  # also measured on these devices (`edgenn devices list`)
+    layers: LayerAnalysis = LayerAnalysis()  # per-layer profile and divergence
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
@@ -164,17 +182,22 @@ class RunConfig:
             "model": self.model, "data": self.data or "digits", "seed": self.seed,
             **({"weights": self.weights} if self.weights else {}),
             **({"test_data": self.test_data} if self.test_data else {}),
+            **({"devices": list(self.devices)} if self.devices else {}),
             "targets": list(self.targets) if self.targets else "all",
             "batch_size": self.latency.batch_size, "threads": self.latency.threads,
             "warmup": self.latency.warmup, "runs": self.latency.runs,
             "train": to_plain(self.train), "target_options": to_plain(self.target_options),
-            "compression": to_plain(self.compression),
+            "compression": to_plain(self.compression), "layers": to_plain(self.layers),
         }
 
 
 class Hooks:
     """What the pipeline tells its caller: stage messages and progress. Silent default;
     the CLI draws them (status lines, progress bars on stderr)."""
+
+    # Who measures the rows: None is the harness, in this process tree (`measure_all`). A
+    # caller running several runs at once (edgenn sweep) sends them to its timing slot.
+    measure_rows: Callable[..., list] | None = None
 
     def status(self, message: str) -> None:
         import logging

@@ -36,10 +36,11 @@ from edgenn.core import (
 from edgenn.core.registry import TARGETS, create_target
 from edgenn.core.results import Measurement, Report
 from edgenn.frontend.data import Dataset, check_inputs, load_dataset, read_samples, save_npz
-from edgenn.run import plan, sources
+from edgenn.run import energy, judge, plan, sources
 from edgenn.run.compress import budget_verdict
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 from edgenn.run.harness import Job, measure_all
+from edgenn.run.remote import measure_on_devices, resolve_devices
 from edgenn.run.manifest import environment, write_manifest
 
 log = logging.getLogger(__name__)
@@ -105,14 +106,17 @@ def measure(compiled: Sequence[tuple[str, Artifact]], config: RunConfig, test_pa
     with hooks.progress("measure", len(jobs)) as advance:
         def on_row(row: Measurement) -> None:
             advance(info=row.label)
-        return measure_all(jobs, isolate=config.isolate, on_row=on_row)
+        rows = (hooks.measure_rows or measure_all)(jobs, isolate=config.isolate,
+                                                   on_row=on_row)
+    # --device: the same compiled artifacts measured on the user's boards (edgenn.run.remote)
+    return rows + measure_on_devices(compiled, config, test_path, reference_path, hooks)
 
 
 def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     """The whole default job: builds every artifact and measures every row into
     `config.out`, writes manifest.json and returns the report. Whether the accuracy budget
     held is the report's `extra["budget"]` (the CLI maps a broken one to exit 3)."""
-    from edgenn.run.scoring import confusion_matrix, flag_accuracy_losses
+    from edgenn.run.scoring import confusion_matrix
 
     hooks = hooks or Hooks()
     # Bad data, an unknown model, a bad model file or bad options fail here, before
@@ -128,6 +132,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     else:
         model, digest = prepared_model(config, data)
     _check_target_options(config)
+    resolve_devices(config)  # an unknown --device: exit 2 before anything is written
     out = prepare_out_dir(config.out)
     timings: dict[str, float] = {}
     clock = _Stopwatch(timings)
@@ -165,32 +170,42 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     # targets with a row decided already have nothing to compile (no PyTorch model, no
     # mobile toolchain)
     skip = {row.target for row in built.rows if row.variant == "–" or row.target == "pytorch"}
+    counted = energy.with_counts(built.for_targets(), energy.family_counts(built.artifacts))
     with clock("compile"):
-        compiled, decided = compile_for_targets(built.for_targets(), config, hooks, skip=skip)
+        compiled, decided = compile_for_targets(counted, config, hooks, skip=skip)
     with clock("measure"):
         rows = measure(compiled, config, test_path, reference_path, hooks) + decided + \
             built.rows
     report = Report(rows=_ordered(rows, config), settings=config.settings(),
                     environment=environment())
+    if config.layers.profile or config.layers.diverge:  # apart from the timed rows above
+        from edgenn.run.layers.analyse import for_run
+
+        with clock("layers"):
+            hooks.status("per-layer: profiling targets, comparing variants layer by layer")
+            report.extra["layers"] = for_run(
+                source.model, built.artifacts, compiled, data.x_test, config.layers,
+                config.latency.threads, config.latency.batch_size, config.target_options)
+    reference_classes = predicted_classes(source.reference)
+    reference_accuracy = None
     if data.labelled:
-        compression = config.compression or CompressionConfig()
-        reference_classes = predicted_classes(source.reference)
-        flag_accuracy_losses(rows, float(np.mean(reference_classes == data.y_test)),
-                             compression.max_accuracy_drop
-                             if compression.max_accuracy_drop is not None
-                             else compression.accuracy_tolerance)
+        reference_accuracy = float(np.mean(reference_classes == data.y_test))
         classes = max(data.num_classes, int(reference_classes.max(initial=-1)) + 1)
         report.extra["confusion_matrix"] = confusion_matrix(
             data.y_test, reference_classes, classes).tolist()
+    compression = config.compression or CompressionConfig()
+    verdict = judge.judge_budget(report.rows, reference_accuracy,
+                                 compression.max_accuracy_drop, compression.accuracy_tolerance)
+    _finish(report, verdict)
     report.extra["reference"] = {"target": "pytorch" if source.model is not None else "cpu",
                                  "model": config.model}
     report.extra["source"] = source.info
     if source.history:
         report.extra["training"] = source.history
     report.extra["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
-    verdict = budget_verdict(built.artifacts)
-    if verdict is not None:
-        report.extra["budget"] = verdict
+    searched = budget_verdict(built.artifacts)  # the compression passes' (validation)
+    if searched is not None and verdict is not None:
+        report.extra["budget"]["validation"] = searched
     write_manifest(out / "manifest.json",
                    [built.calibration, *built.artifacts, *(a for _, a in compiled)],
                    report.environment)
@@ -292,21 +307,35 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     check_inputs(x, artifact.inputs, str(data_path))
     if config.targets is not None:
         _check_target_options(config)  # a target the user names must run: exit 2 if not
+    resolve_devices(config)  # an unknown --device: exit 2 before anything is written
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)
     # Targets that normalise on calibration data (spiking) use the benchmark data itself.
     artifact = replace(artifact, metadata={**artifact.metadata,
                                            plan.CALIBRATION_KEY: str(test_path)})
     config = replace(config, targets=tuple(config.targets or default_targets))
+    [artifact] = energy.with_counts([artifact])
     compiled, decided = compile_for_targets([artifact], config, hooks)
     rows = measure(compiled, config, test_path, None, hooks) + decided
     report = Report(rows=_ordered(rows, config),
                     settings={**config.settings(), "model": str(model_path),
                               "data": str(data_path)},
                     environment=environment())
+    _finish(report, None)
     write_manifest(out / "manifest.json", [artifact, *(a for _, a in compiled)],
                    report.environment)
     return report
+
+
+def _finish(report: Report, budget: dict[str, Any] | None) -> None:
+    """The verdicts on the measured rows: relative figures, notes from the final
+    measurements, energy estimates, the recommended variant per target, the budget."""
+    judge.relative_to_baseline(report.rows)
+    judge.latency_notes(report.rows)
+    energy.annotate_energy(report.rows)
+    report.extra["recommended"] = judge.recommend(report.rows, budget)
+    if budget is not None:
+        report.extra["budget"] = budget
 
 
 def _kinds(artifacts: Sequence[Artifact]) -> str:
