@@ -190,7 +190,7 @@ def load_tflite_artifact(path: str | os.PathLike[str]) -> Artifact:
     if len(inputs) != 1:
         raise BadInputError(f"{path}: edgenn benchmarks models with one input; this one has "
                             f"{len(inputs)} ({', '.join(i.name for i in inputs)})")
-    variant = "int8" if np.dtype(inputs[0].dtype).kind in "iu" else "fp32"
+    variant = "int8-static" if np.dtype(inputs[0].dtype).kind in "iu" else "fp32"
     return Artifact(path=path, format="tflite", inputs=tuple(inputs), outputs=tuple(outputs),
                     lineage=("import:tflite",),
                     metadata={"variant": variant, "batch_size": int(inputs[0].shape[0])})

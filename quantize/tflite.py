@@ -1,6 +1,6 @@
 """TFLite quantization with ai-edge-quantizer: full-integer static int8 and dynamic-range.
 
-Each pass reads one .tflite and writes another (`model.tflite` → `model.int8.tflite`):
+Each pass reads one .tflite and writes another (`model.tflite` → `model.int8-static.tflite`):
 
 - static (`static_wi8_ai8`): int8 weights and activations, activation ranges calibrated
   on training batches. The model's input and output become int8 tensors with a scale
@@ -67,7 +67,7 @@ def quantize_tflite_static(artifact: Artifact, out_path: str | os.PathLike[str],
                            config: TfliteStaticQuantConfig = TfliteStaticQuantConfig(),
                            ) -> Artifact:
     """Full-integer int8 .tflite from the fp32 one, calibrated on `calibration_x`
-    (float32 training samples, (N, *sample_shape)); returns the "int8" artifact."""
+    (float32 training samples, (N, *sample_shape)); returns the "int8-static" artifact."""
     from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
     from ai_edge_quantizer.utils import qsv_utils
@@ -107,14 +107,14 @@ def quantize_tflite_static(artifact: Artifact, out_path: str | os.PathLike[str],
         result = engine.quantize(ranges, enable_progress_report=False)
     out = _write(result.quantized_model, out_path)
     return artifact.derive(out, "quantize:tflite-int8", inputs=_specs(out)[0],
-                           outputs=_specs(out)[1], variant="int8",
+                           outputs=_specs(out)[1], variant="int8-static",
                            calibration_samples=usable,
                            weight_granularity=config.weight_granularity.value,
                            range_estimator=config.range_estimator.value)
 
 
 def quantize_tflite_dynamic(artifact: Artifact, out_path: str | os.PathLike[str]) -> Artifact:
-    """Dynamic-range int8 .tflite (int8 weights, float activations); the "dynamic" artifact.
+    """Dynamic-range int8 .tflite (int8 weights, float activations); the "int8-dynamic" artifact.
 
     Weights are quantized per channel, with no option: ai-edge-quantizer 0.10's
     per-tensor dynamic recipe gives wrong outputs (≈ chance accuracy on digits) under
@@ -133,7 +133,7 @@ def quantize_tflite_dynamic(artifact: Artifact, out_path: str | os.PathLike[str]
     with _quiet():
         result = engine.quantize(enable_progress_report=False)
     out = _write(result.quantized_model, out_path)
-    return artifact.derive(out, "quantize:tflite-dynamic", variant="dynamic",
+    return artifact.derive(out, "quantize:tflite-dynamic", variant="int8-dynamic",
                            weight_granularity=WeightGranularity.CHANNELWISE.value)
 
 

@@ -64,8 +64,8 @@ def cnn_mobile_artifacts(tmp_path_factory, trained_cnn, digits, cnn_artifacts):
     fp32 = export_tflite(trained_cnn, digits.x_val[:8], root / "model.tflite",
                          source=cnn_artifacts[0])
     return [*cnn_artifacts, fp32,
-            quantize_tflite_static(fp32, root / "model.int8.tflite", digits.x_train),
-            quantize_tflite_dynamic(fp32, root / "model.dynamic.tflite")]
+            quantize_tflite_static(fp32, root / "model.int8-static.tflite", digits.x_train),
+            quantize_tflite_dynamic(fp32, root / "model.int8-dynamic.tflite")]
 
 
 @pytest.fixture(scope="session")

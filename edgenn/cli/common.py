@@ -26,6 +26,9 @@ def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars or tables, only errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--wide", action="store_true",
+                        help="print every column of the table (by default columns are "
+                             "dropped to fit the terminal, $COLUMNS, or 100 when piped)")
 
 
 def make_hooks(ui):
@@ -109,9 +112,14 @@ def parse_target_options(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
 def show_report(ui, report: Report, out: Path | None = None) -> None:
     from rich.markup import escape
 
-    from edgenn.report.table import notes, reasons, rich_table
+    from edgenn.report.table import notes, reasons, recommended_lines, rich_table
 
-    ui.print(rich_table(report))
+    ui.print(rich_table(report, ui.out.width, ui.wide))
+    for line in recommended_lines(report):
+        ui.print(f"[green]recommended[/green] {escape(line)}")
+    budget = report.extra.get("budget")
+    if budget and not budget.get("met", True):
+        ui.print(f"[red]over budget[/red] {escape(budget.get('message', ''))}")
     for label, why in reasons(report):
         ui.print(f"[yellow]{escape(label)}[/yellow]: {escape(why)}")
     for label, kind, text in notes(report):

@@ -15,17 +15,18 @@ from typing import Any
 class UI:
     """Console output for one CLI invocation (stderr for progress, stdout for results)."""
 
-    def __init__(self, quiet: bool = False, json_mode: bool = False) -> None:
+    def __init__(self, quiet: bool = False, json_mode: bool = False, wide: bool = False
+                 ) -> None:
         from rich.console import Console
 
         self.quiet = quiet
         self.json_mode = json_mode
+        self.wide = wide
         self.pending_json: str | None = None
         # Progress and tables go to stderr in --json mode so stdout stays parseable.
         stream = sys.stderr if json_mode else sys.stdout
-        # Piped output gets a wide table instead of rich's 80-column default.
-        width = None if stream.isatty() else 160
-        self.out = Console(file=stream, highlight=False, width=width)
+        self.width = table_width(stream.isatty(), wide)
+        self.out = Console(file=stream, highlight=False, width=self.width)
         self.err = Console(file=sys.stderr, highlight=False)
 
     def emit_json(self, data: Any, **dump: Any) -> None:
@@ -73,3 +74,17 @@ class UI:
                 bar.update(task, advance=n, info=info)
 
             yield advance
+
+
+def table_width(tty: bool, wide: bool) -> int | None:
+    """Columns the tables may use: $COLUMNS when set (piped output too), the terminal's
+    width on a terminal, else 100; `--wide` lifts the limit (every column, no folding)."""
+    import os
+
+    if wide:
+        return 400
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if tty else 100
+

@@ -56,6 +56,18 @@ class Measurement:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def latency_separated(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Whether two latency summaries differ beyond noise: their 95 % confidence intervals
+    of the median do not overlap. For two independent measurements of one speed the
+    false-alarm rate of this test is below 1 % (each interval misses the median with
+    probability ≤ 5 %, and both must miss on opposite sides). Without intervals (one run,
+    or reports from before they existed) nothing is called a difference."""
+    keys = ("p50_ci95_low", "p50_ci95_high")
+    if not all(k in a and k in b for k in keys):
+        return False
+    return a["p50_ci95_high"] < b["p50_ci95_low"] or b["p50_ci95_high"] < a["p50_ci95_low"]
+
+
 @dataclass
 class Report:
     """Everything one run measured; `report.json` is `to_dict()` (see README, schema)."""

@@ -3,8 +3,10 @@
 Rows are matched by (target, variant). For each pair the deltas of accuracy and
 agreement (percentage points), the p50 latency ratio, size and peak memory are computed,
 and a pair is a regression when accuracy fell by more than a threshold, p50 grew by
-more than a threshold, size grew by more than a threshold, or a row that was ok is not
-any more. Rows present in only one report are shown as added or removed.
+more than a threshold beyond noise (the 95 % confidence intervals of the two medians do
+not overlap; byte-identical artifacts, same sha256, never differ in speed), size grew by
+more than a threshold, or a row that was ok is not any more. Every setting that differs
+between the runs is listed, nested ones by dotted name. Rows present in only one report are shown as added or removed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from enum import Enum
 from typing import Any
 
 from edgenn.core import BadInputError
-from edgenn.core.results import Measurement, Report
+from edgenn.core.results import Measurement, Report, latency_separated
 from edgenn.report.table import human_bytes
 
 # Float noise must not turn "exactly at the threshold" into a regression (0.975 - 0.98).
 _EPSILON = 1e-9
-SETTINGS_COMPARED = ("model", "data", "batch_size", "threads", "warmup", "runs", "seed")
 
 
 class Presence(str, Enum):
@@ -125,10 +126,29 @@ def compare_reports(before: Report, after: Report,
     new = {(r.target, r.variant): r for r in after.rows}
     keys = list(dict.fromkeys([*old, *new]))  # before's order, then rows new in after
     rows = tuple(_pair(key, old.get(key), new.get(key), thresholds) for key in keys)
-    changed = {name: (before.settings.get(name), after.settings.get(name))
-               for name in SETTINGS_COMPARED
-               if before.settings.get(name) != after.settings.get(name)}
-    return Comparison(rows=rows, thresholds=thresholds, settings_changed=changed)
+    return Comparison(rows=rows, thresholds=thresholds,
+                      settings_changed=settings_diff(before.settings, after.settings))
+
+
+def settings_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Every setting that differs between two runs, nested settings by dotted name
+    (`compression.prune.sparsity`, `compression.method`, `train.lr` …)."""
+    old, new = _flatten(before), _flatten(after)
+    return {key: (old.get(key), new.get(key)) for key in dict.fromkeys([*old, *new])
+            if old.get(key) != new.get(key)}
+
+
+def _flatten(settings: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(settings, dict):
+        return {prefix: settings}
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
 
 
 def _pair(key: tuple[str, str], before: Measurement | None, after: Measurement | None,
@@ -151,9 +171,13 @@ def _pair(key: tuple[str, str], before: Measurement | None, after: Measurement |
         improvements.append(f"accuracy {accuracy:+.2f} pp")
 
     ratio = _ratio(after.latency_ms.get("p50"), before.latency_ms.get("p50"))
-    if ratio is not None and ratio > 1 + limits.latency_pct / 100 + _EPSILON:
+    # A latency change counts only beyond noise (the 95 % intervals of the medians
+    # separate) and never between byte-identical artifacts, whatever the timings say.
+    same = _same_artifact(before, after)
+    real = not same and latency_separated(before.latency_ms, after.latency_ms)
+    if ratio is not None and real and ratio > 1 + limits.latency_pct / 100 + _EPSILON:
         regressions.append(f"p50 {ratio:.2f}× slower")
-    elif ratio is not None and ratio < 1 / (1 + limits.latency_pct / 100) - _EPSILON:
+    elif ratio is not None and real and ratio < 1 / (1 + limits.latency_pct / 100) - _EPSILON:
         improvements.append(f"p50 {1 / ratio:.2f}× faster")
 
     size = _difference(after.size_bytes, before.size_bytes)
@@ -168,6 +192,11 @@ def _pair(key: tuple[str, str], before: Measurement | None, after: Measurement |
         p50_ratio=ratio, size_delta_bytes=None if size is None else int(size),
         peak_rss_delta_mb=_difference(after.peak_rss_mb, before.peak_rss_mb),
         regressions=tuple(regressions), improvements=tuple(improvements))
+
+
+def _same_artifact(before: Measurement, after: Measurement) -> bool:
+    digest = before.extra.get("sha256")
+    return bool(digest) and digest == after.extra.get("sha256")
 
 
 def _difference(after: float | None, before: float | None, scale: float = 1.0
@@ -188,20 +217,35 @@ def _ratio(after: float | None, before: float | None) -> float | None:
 # ---------------------------------------------------------------------------------------
 
 
-def rich_table(comparison: Comparison, names: tuple[str, str] = ("A", "B")):
-    """A rich Table: one line per (target, variant), regressions in red, gains in green."""
+COMPARE_COLUMNS = ("target", "variant", "status", "accuracy", "Δ pp", "agree Δ pp",
+                   "p50 ms", "p50 ×", "size", "Δ size", "Δ peak MB", "verdict")
+_DROPPED_WHEN_NARROW = ("Δ peak MB", "agree Δ pp", "Δ size", "size", "status")
+
+
+def rich_table(comparison: Comparison, names: tuple[str, str] = ("A", "B"),
+               width: int | None = None, wide: bool = False):
+    """A rich Table: one line per (target, variant), regressions in red, gains in green;
+    narrow terminals (`width`) drop the secondary columns unless `wide`."""
     from rich.table import Table
 
     first, second = names
+    cells = [_cells(row) for row in comparison.rows]
+    keep = list(range(len(COMPARE_COLUMNS)))
+    for name in _DROPPED_WHEN_NARROW:
+        needed = 1 + sum(3 + max([len(COMPARE_COLUMNS[i]), *(len(c[i]) for c in cells)])
+                         for i in keep)
+        if wide or width is None or needed <= width:
+            break
+        keep.remove(COMPARE_COLUMNS.index(name))
     table = Table(title=f"edgenn compare: {first} → {second}",
                   caption=_caption(comparison), caption_justify="left")
-    for column in ("target", "variant", "status", "accuracy", "Δ pp", "agree Δ pp",
-                   "p50 ms", "p50 ×", "size", "Δ size", "Δ peak MB", "verdict"):
+    for index in keep:
+        column = COMPARE_COLUMNS[index]
         table.add_column(column, justify="left" if column in
                          ("target", "variant", "status", "verdict") else "right",
                          overflow="fold")
-    for row in comparison.rows:
-        table.add_row(*_cells(row), style=_style(row))
+    for row, row_cells in zip(comparison.rows, cells, strict=True):
+        table.add_row(*(row_cells[i] for i in keep), style=_style(row))
     return table
 
 
@@ -214,7 +258,8 @@ def _cells(row: RowDelta) -> list[str]:
                                                             "{:.3f}"),
                 "", human_bytes(only.size_bytes), "", "", row.presence.value]
     status = after.status if before.status == after.status else f"{before.status}→{after.status}"
-    verdict = "; ".join(row.regressions) or "; ".join(row.improvements) or "same"
+    verdict = "; ".join(row.regressions) or "; ".join(row.improvements) or (
+        "same artifact" if _same_artifact(before, after) else "same")
     return [
         row.target, row.variant, status,
         f"{_num(before.accuracy, '{:.4f}')}→{_num(after.accuracy, '{:.4f}')}",
@@ -240,7 +285,8 @@ def _style(row: RowDelta) -> str | None:
 def _caption(comparison: Comparison) -> str:
     limits = comparison.thresholds
     lines = [f"regression: accuracy down > {limits.accuracy_pp:g} pp, p50 up > "
-             f"{limits.latency_pct:g} %, size up > {limits.size_pct:g} %, or no longer ok · "
+             f"{limits.latency_pct:g} % with the 95 % intervals apart (identical artifacts "
+             f"never), size up > {limits.size_pct:g} %, or no longer ok · "
              f"{len(comparison.regressions)} regression(s)"]
     if comparison.settings_changed:
         changed = ", ".join(f"{k} {a}→{b}" for k, (a, b) in comparison.settings_changed.items())

@@ -31,10 +31,11 @@ from edgenn.core import (
     predicted_classes,
     runner_metrics,
     samples,
+    sha256_of,
 )
 from edgenn.core.results import Measurement
 from edgenn.run.config import LatencySettings
-from edgenn.run.scoring import agreement
+from edgenn.run.scoring import agreement, confusion_matrix
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def measure(job: Job) -> Measurement:
         from edgenn.core.registry import create_target
 
         row.size_bytes = artifact.size_bytes()
+        row.extra["sha256"] = sha256_of(artifact.path)  # `compare`: identical artifacts
         x, y = samples.load(job.data_path)  # no y: a model measured by agreement
         if isinstance(x, np.ndarray):
             x = x.astype(np.float32)
@@ -131,7 +133,12 @@ def measure(job: Job) -> Measurement:
         outputs = np.concatenate([np.asarray(runner.run(chunk)) for chunk in chunks])
         row.samples = int(count)
         if y is not None:
-            row.accuracy = float(np.mean(predicted_classes(outputs) == y))
+            predicted = predicted_classes(outputs)
+            row.accuracy = float(np.mean(predicted == y))
+            if predicted.shape == np.shape(y) and np.min(y, initial=0) >= 0:
+                classes = int(max(np.max(y, initial=-1), np.max(predicted, initial=-1))) + 1
+                row.extra["confusion_matrix"] = confusion_matrix(y, predicted,
+                                                                 classes).tolist()
         if job.reference_path:
             reference = np.load(job.reference_path)
             stats = agreement(outputs, reference, getattr(runner, "comparable_outputs", True))
@@ -170,7 +177,8 @@ def measure(job: Job) -> Measurement:
     return row
 
 
-CARRIED_METADATA = ("budget", "selection", "prune", "quantization", "float_nodes")
+CARRIED_METADATA = ("budget", "selection", "prune", "quantization", "float_nodes",
+                    "op_counts")
 
 
 def _carry_decisions(artifact: Artifact, row: Measurement) -> None:

@@ -35,7 +35,14 @@ from edgenn.core import (
 )
 from edgenn.core.registry import TARGETS, create_target
 from edgenn.core.results import Measurement, Report
-from edgenn.frontend.data import Dataset, check_inputs, load_dataset, read_samples, save_npz
+from edgenn.frontend.data import (
+    Dataset,
+    check_inputs,
+    check_label_range,
+    load_dataset,
+    read_samples,
+    save_npz,
+)
 from edgenn.run import energy, judge, plan, sources
 from edgenn.run.compress import budget_verdict
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
@@ -129,6 +136,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
 
         imported = load_onnx_artifact(config.model)
         check_inputs(data.x_test, imported.inputs, str(config.data or "digits"))
+        check_label_range(data.y_test, imported.outputs, str(config.data or "digits"))
     else:
         model, digest = prepared_model(config, data)
     _check_target_options(config)
@@ -305,6 +313,7 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
         artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
     x, y = read_samples(data_path)
     check_inputs(x, artifact.inputs, str(data_path))
+    check_label_range(y, artifact.outputs, str(data_path))
     if config.targets is not None:
         _check_target_options(config)  # a target the user names must run: exit 2 if not
     resolve_devices(config)  # an unknown --device: exit 2 before anything is written

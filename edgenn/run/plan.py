@@ -10,7 +10,8 @@ loose path. In the build directory:
     model/model.pt2              the PyTorch reference (a torch.export program)
     model/model.onnx             the hub; compressed ONNX variants beside it
     model/model.pruned.pt2       the pruned, fine-tuned module, handed on to mobile export
-    model/model*.tflite          fp32, int8, dynamic, pruned, pruned-int8
+    model/model*.tflite          fp32, int8-static, int8-dynamic, pruned, pruned-int8
+                                 (the variants the run asks for)
 
 A variant that cannot be built becomes a report row with the reason (`Plan.rows`), and
 the run goes on.
@@ -136,8 +137,9 @@ def _rows_for(config: RunConfig, reasons: dict[str, str], status: str) -> list[M
 def mobile(model, data: Dataset, source: Artifact, variants: Variants,
            calibration_x: np.ndarray, config: RunConfig, hooks: Hooks
            ) -> tuple[list[Artifact], list[Measurement]]:
-    """`.tflite` fp32, full-integer int8 and dynamic-range int8 from the PyTorch module
-    (`source` is its program); with a pruned module, also pruned and pruned-int8.
+    """`.tflite` fp32, and as the run's variants ask, full-integer int8 (int8-static) and
+    dynamic-range int8 (int8-dynamic) from the PyTorch module (`source` is its program);
+    with a pruned module, also pruned and pruned-int8.
 
     Returns the artifacts and the rows already decided: one skipped row with the install
     command when the mobile toolchain is missing, one failed row (naming every
@@ -163,20 +165,27 @@ def mobile(model, data: Dataset, source: Artifact, variants: Variants,
     except EdgeNNError as exc:  # an unconvertible model: a failed row, the run goes on
         return [], [Measurement(target="tflite", variant="fp32", status="failed",
                                 reason=str(exc))]
-    steps: list[tuple[str, Callable[[], list[Artifact]]]] = [
-        ("int8", lambda: [quantize_tflite_static(fp32, model_dir / "model.int8.tflite",
-                                                 calibration_x)]),
-        ("dynamic", lambda: [quantize_tflite_dynamic(fp32, model_dir / "model.dynamic.tflite")]),
-    ]
+    # One naming scheme across targets; the run's `variants` govern these too.
+    wanted = set(config.compression.variants) if config.compression else set()
+    steps: list[tuple[str, Callable[[], list[Artifact]]]] = []
+    if "int8-static" in wanted:
+        steps.append(("int8-static", lambda: [quantize_tflite_static(
+            fp32, model_dir / "model.int8-static.tflite", calibration_x)]))
+    if "int8-dynamic" in wanted:
+        steps.append(("int8-dynamic", lambda: [quantize_tflite_dynamic(
+            fp32, model_dir / "model.int8-dynamic.tflite")]))
     if variants.pruned_module is not None and variants.pruned_program is not None:
         program = variants.pruned_program
         module_source = replace(program, lineage=program.lineage[:-1])  # the module itself
 
         def pruned() -> list[Artifact]:
             fp = export(variants.pruned_module, "model.pruned", module_source)
-            int8 = quantize_tflite_static(fp, model_dir / "model.pruned-int8.tflite",
-                                          calibration_x)
-            return [_named(fp, "pruned"), _named(int8, "pruned-int8")]
+            made = [_named(fp, "pruned")] if "pruned" in wanted else []
+            if "pruned-int8" in wanted:
+                int8 = quantize_tflite_static(fp, model_dir / "model.pruned-int8.tflite",
+                                              calibration_x)
+                made.append(_named(int8, "pruned-int8"))
+            return made
 
         steps.append(("pruned", pruned))
     made, rows = [fp32], []

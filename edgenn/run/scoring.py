@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from edgenn.core import BadInputError, predicted_classes
-from edgenn.core.results import Measurement
 
 
 def agreement(outputs: np.ndarray, reference: np.ndarray, comparable: bool = True
@@ -53,19 +52,3 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
     flat = y_true.astype(np.int64) * num_classes + y_pred.astype(np.int64)
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(
         num_classes, num_classes)
-
-
-def flag_accuracy_losses(rows: Sequence[Measurement], reference_accuracy: float,
-                         tolerance_pp: float) -> None:
-    """Mark every measured row that loses more than `tolerance_pp` percentage points of
-    test accuracy against the fp32 reference: `extra["accuracy_drop_pp"]` and a
-    one-line `extra["warning"]` the table and the notes show."""
-    for row in rows:
-        if row.status != "ok" or row.accuracy is None:
-            continue
-        drop = 100.0 * (reference_accuracy - row.accuracy)
-        if drop > tolerance_pp + 1e-9:
-            row.extra["accuracy_drop_pp"] = round(drop, 3)
-            row.extra["warning"] = (f"loses {drop:.2f} pp of test accuracy against the fp32 "
-                                    f"reference ({row.accuracy:.4f} vs "
-                                    f"{reference_accuracy:.4f}; tolerance {tolerance_pp:g} pp)")

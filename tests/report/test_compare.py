@@ -13,10 +13,14 @@ from edgenn.report.compare import CompareThresholds, Presence, compare_reports
 
 
 def _row(target="cpu", variant="fp32", accuracy=0.98, p50=1.0, size=1000, agree=1.0,
-         rss=80.0, status="ok", reason="") -> Measurement:
+         rss=80.0, status="ok", reason="", spread=0.01, sha="") -> Measurement:
+    """A row whose p50 has a 95 % interval of ±`spread` (relative) around it."""
+    latency = {} if p50 is None else {"p50": p50, "p50_ci95_low": p50 * (1 - spread),
+                                      "p50_ci95_high": p50 * (1 + spread)}
     return Measurement(target=target, variant=variant, status=status, reason=reason,
                        accuracy=accuracy, top1_agreement=agree, size_bytes=size,
-                       latency_ms={"p50": p50}, peak_rss_mb=rss)
+                       latency_ms=latency, peak_rss_mb=rss,
+                       extra={"sha256": sha} if sha else {})
 
 
 def _report(*rows: Measurement, **settings) -> Report:
@@ -71,6 +75,36 @@ def test_thresholds_are_configurable():
     assert len(_one(before, after).regressions) == 3
     assert _one(before, after, accuracy_pp=2, latency_pct=25, size_pct=5).regressions == ()
     assert _one(before, after, latency_pct=5).regressions[1] == "p50 1.20× slower"
+
+
+def test_a_byte_identical_artifact_is_never_slower_or_faster():
+    # the issue's case: the same sha256 measured 1.28x slower (noise), and 59.83x faster
+    slower = _one(_row(p50=1.0, sha="ab"), _row(p50=1.28, sha="ab"))
+    faster = _one(_row(p50=59.83, sha="cd"), _row(p50=1.0, sha="cd"))
+    assert slower.regressions == () and faster.improvements == ()
+    assert slower.p50_ratio == pytest.approx(1.28)  # the figure is still shown
+
+
+def test_latency_within_noise_is_not_a_regression():
+    # 20 % slower, but the 95 % intervals overlap: not a real difference
+    noisy = _one(_row(p50=1.0, spread=0.15), _row(p50=1.2, spread=0.15))
+    assert noisy.regressions == ()
+    clear = _one(_row(p50=1.0, spread=0.05), _row(p50=1.2, spread=0.05))
+    assert clear.regressions == ("p50 1.20× slower",)
+    # reports without intervals (a single run) never call a latency difference
+    bare = _one(Measurement("cpu", "fp32", latency_ms={"p50": 1.0}),
+                Measurement("cpu", "fp32", latency_ms={"p50": 3.0}))
+    assert bare.regressions == ()
+
+
+def test_every_setting_that_changed_is_listed_nested_ones_by_dotted_name():
+    before = _report(_row(), compression={"method": "minmax", "prune": {"sparsity": 0.5}},
+                     train={"lr": 0.002})
+    after = _report(_row(), compression={"method": "entropy", "prune": {"sparsity": 0.7}},
+                    train={"lr": 0.002})
+    changed = compare_reports(before, after).settings_changed
+    assert changed == {"compression.method": ("minmax", "entropy"),
+                       "compression.prune.sparsity": (0.5, 0.7)}
 
 
 def test_bad_thresholds_are_rejected():

@@ -57,7 +57,7 @@ def _prototypes() -> list[Artifact]:
     spec = (TensorSpec("input", ("batch", 1, 8, 8)),)
     made = [("torch", "fp32"), ("onnx", "fp32"), ("onnx", "int8-dynamic"),
             ("onnx", "int8-static"), ("onnx", "fp16"), ("tflite", "fp32"),
-            ("tflite", "int8"), ("tflite", "dynamic")]
+            ("tflite", "int8-static"), ("tflite", "int8-dynamic")]
     return [Artifact(Path(f"prototype.{fmt}.{variant}"), fmt, inputs=spec,
                      metadata={"variant": variant}) for fmt, variant in made]
 
@@ -142,12 +142,12 @@ def _build(model_name: str, root: Path, digits) -> dict:
         fp32 = export_tflite(model, digits.x_val[:8], root / "model.tflite",
                              source=torch_artifact)
         artifacts[("tflite", "fp32")] = fp32
-        artifacts[("tflite", "int8")] = quantize_tflite_static(
-            fp32, root / "model.int8.tflite", digits.x_train[:128])
-        artifacts[("tflite", "dynamic")] = quantize_tflite_dynamic(
-            fp32, root / "model.dynamic.tflite")
+        artifacts[("tflite", "int8-static")] = quantize_tflite_static(
+            fp32, root / "model.int8-static.tflite", digits.x_train[:128])
+        artifacts[("tflite", "int8-dynamic")] = quantize_tflite_dynamic(
+            fp32, root / "model.int8-dynamic.tflite")
     except EdgeNNError as exc:
-        for variant in ("fp32", "int8", "dynamic"):
+        for variant in ("fp32", "int8-static", "int8-dynamic"):
             errors.setdefault(("tflite", variant), exc)
     return {"artifacts": artifacts, "errors": errors,
             "reference": predict(model, digits.x_test[:SAMPLES])}

@@ -77,8 +77,8 @@ def models(trained, digits, tmp_path_factory):
                       lineage=("train",), metadata={"variant": "fp32"})
     fp32 = export_tflite(model, digits.x_train[:4], folder / "model.tflite",
                          parity_batches=[digits.x_val[:32]], source=source)
-    int8 = quantize_tflite_static(fp32, folder / "model.int8.tflite", digits.x_train)
-    dynamic = quantize_tflite_dynamic(fp32, folder / "model.dynamic.tflite")
+    int8 = quantize_tflite_static(fp32, folder / "model.int8-static.tflite", digits.x_train)
+    dynamic = quantize_tflite_dynamic(fp32, folder / "model.int8-dynamic.tflite")
     return {"fp32": fp32, "int8": int8, "dynamic": dynamic}
 
 
@@ -135,7 +135,7 @@ def test_export_config_rejects_bad_values():
 
 def test_int8_is_full_integer_and_loses_at_most_1pp(models, trained, digits):
     int8 = models["int8"]
-    assert int8.variant == "int8"
+    assert int8.variant == "int8-static"
     assert int8.lineage[-2:] == ("export:tflite", "quantize:tflite-int8")
     assert int8.inputs[0].dtype == "int8" and int8.outputs[0].dtype == "int8"
     runner = TfliteTarget().load(int8, RunOptions())
@@ -155,7 +155,7 @@ def test_int8_is_at_most_0_3_of_fp32_size(models):
 
 def test_dynamic_keeps_float_io_and_agrees(models, trained, digits):
     dynamic = models["dynamic"]
-    assert dynamic.variant == "dynamic" and dynamic.inputs[0].dtype == "float32"
+    assert dynamic.variant == "int8-dynamic" and dynamic.inputs[0].dtype == "float32"
     assert dynamic.size_bytes() < 0.5 * models["fp32"].size_bytes()
     _, reference = trained
     logits = _outputs(dynamic, digits.x_test)
@@ -215,9 +215,9 @@ def test_target_registered_selects_and_compiles(models, tmp_path):
     onnx = Artifact(path=tmp_path / "m.onnx", format="onnx")
     assert target.select([onnx, *models.values()]) == list(models.values())
     compiled = target.compile(models["int8"], tmp_path / "compiled")
-    assert compiled.path == tmp_path / "compiled" / "model.int8.tflite"
+    assert compiled.path == tmp_path / "compiled" / "model.int8-static.tflite"
     assert compiled.path.read_bytes() == models["int8"].path.read_bytes()
-    assert compiled.lineage[-1] == "compile:tflite" and compiled.variant == "int8"
+    assert compiled.lineage[-1] == "compile:tflite" and compiled.variant == "int8-static"
     with pytest.raises(BadInputError, match="tflite target takes a .tflite, got onnx"):
         target.compile(onnx, tmp_path)
     with pytest.raises(BadInputError, match="runtime 'tf' is not one of"):
@@ -257,7 +257,7 @@ def test_corrupt_tflite_is_one_clear_line(models, tmp_path, damage):
 
 
 def test_load_tflite_artifact_reads_variant(models):
-    assert load_tflite_artifact(models["int8"].path).variant == "int8"
+    assert load_tflite_artifact(models["int8"].path).variant == "int8-static"
     assert load_tflite_artifact(models["fp32"].path).variant == "fp32"
     with pytest.raises(BadInputError, match="model file not found"):
         load_tflite_artifact(models["fp32"].path.with_name("nope.tflite"))
@@ -392,5 +392,5 @@ def test_dynamic_range_model_refused_by_tflite_runtime(fallback_python, models, 
                                          digits.x_test[:4], tmp_path, xnnpack=True)
     assert "dynamic" not in fallback
     assert str(fallback["dynamic.refused"]).startswith(
-        "model.dynamic.tflite: a dynamic-range int8 model (float input, per-channel int8 "
+        "model.int8-dynamic.tflite: a dynamic-range int8 model (float input, per-channel int8 "
         "weights) runs wrong under tflite-runtime 2.14")

@@ -45,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the comparison as JSON to stdout (the table goes to "
                              "stderr)")
+    parser.add_argument("--wide", action="store_true",
+                        help="every column (by default secondary columns are dropped to "
+                             "fit the terminal, $COLUMNS, or 100 when piped)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no table, only errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -62,7 +65,8 @@ def execute(args: argparse.Namespace, ui) -> int:
     comparison = compare_reports(before, after, thresholds)
     if args.json:
         ui.emit_json(comparison.to_dict())
-    ui.print(rich_table(comparison, names=(args.before, args.after)))
+    ui.print(rich_table(comparison, names=(args.before, args.after), width=ui.out.width,
+                        wide=ui.wide))
     count = len(comparison.regressions)
     if count and args.fail_on_regression:
         print(f"edgenn: {count} regression(s): "
