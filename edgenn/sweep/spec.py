@@ -247,3 +247,42 @@ def _candidates(name: str, candidates: Any, settings: SweepSettings,
     problems.append(f"'space.{name}' = {candidates!r} must be a list of values or a "
                     f"distribution table such as {{ uniform = [0.1, 0.9] }}")
     return []
+
+
+EXAMPLE = '''\
+# An edgenn sweep: the recipe's own keys (`edgenn recipe show default`), with the values
+# to try under [space.SECTION]. Run it with `edgenn sweep sweep.toml` (on Ray when it is
+# installed: pip install "edgenn[sweep]"; --address for a cluster; --dry-run to see the
+# plan). Finished points are kept in OUT/points/<key>/ and never run twice.
+
+[sweep]
+method = "grid"            # grid: every combination | random: `samples` seeded draws
+samples = 16               # random only; distributions: { uniform = [0.2, 0.8] },
+seed = 0                   #   { log_uniform = [low, high] }, { int = [low, high] }
+max_accuracy_drop = 1.0    # pp below a point's fp32 reference: the recommendation's budget
+max_retries = 2            # reruns of a point whose worker process dies
+# recipe = "my.toml"       # a recipe file the points start from (default: embedded)
+
+# Fixed for every point: any recipe section.
+[model]
+name = "cnn"
+
+[train]
+epochs = 10
+
+[compression]
+variants = ["int8-dynamic", "int8-static", "pruned", "pruned-int8"]
+fine_tune_epochs = 2
+
+[targets]
+run = ["cpu"]
+
+[latency]
+runs = 100
+
+# Swept: each key lists its values (a key that holds a list takes a list of lists).
+[space.compression]
+prune_sparsity = [0.25, 0.5, 0.75]
+calibration_method = ["minmax", "entropy", "percentile"]
+calibration_samples = [64, 256]
+'''
