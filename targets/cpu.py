@@ -21,6 +21,7 @@ from edgenn.core.samples import Samples
 from edgenn.core.target import (
     brought_by_user,
     fixed_batch_size,
+    fixed_size_chunks,
     model_feed,
     run_in_fixed_batches,
 )
@@ -101,12 +102,24 @@ class CpuTarget:
     def load(self, artifact: Artifact, options: RunOptions) -> CpuRunner:
         return CpuRunner(artifact.path, options.threads)
 
+    def profile(self, artifact: Artifact, batches: Sequence[Samples], threads: int
+                ) -> list[dict]:
+        """Per-node kernel times of `artifact` over `batches` (the first a warm-up) from
+        ONNX Runtime's profiler, in a session of its own (see `profile_nodes`)."""
+        return profile_nodes(artifact.path, session_feeds(artifact.path, batches, None),
+                             threads, None)
 
-def open_session(path: Path, threads: int, providers: list | None = None):
-    """An ONNX Runtime session with full graph optimisation and fixed thread counts."""
+
+def open_session(path: Path, threads: int, providers: list | None = None,
+                 profile_prefix: str | None = None):
+    """An ONNX Runtime session with full graph optimisation and fixed thread counts;
+    with `profile_prefix`, ORT's profiler writes its JSON trace under that prefix."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -141,6 +154,69 @@ class CpuRunner:
 
     def metrics(self) -> dict:
         return {"providers": self.session.get_providers()}
+
+
+def profile_nodes(path: Path, feeds: Sequence[dict[str, np.ndarray]], threads: int,
+                  providers: list | None = None) -> list[dict]:
+    """Per-node kernel times from ONNX Runtime's own profiler, one run per feed.
+
+    The first feed is a warm-up (allocations, first-touch) and is not counted. Each entry:
+    `node` (ORT's name for the kernel it ran, after fusion), `op_type`, `provider`, `us`
+    (summed over the counted runs), `runs`, `input_shapes` and `output_shapes` (as run).
+    A session of its own, so the timed runner's figures never include the profiler.
+    """
+    import json
+
+    if len(feeds) < 2:
+        raise BadInputError("profiling needs at least two runs (the first is a warm-up)")
+    with tempfile.TemporaryDirectory(prefix="edgenn-profile-") as folder:
+        session = open_session(Path(path), threads, providers,
+                               profile_prefix=str(Path(folder) / "ort"))
+        for feed in feeds:
+            session.run(None, feed)
+        trace = json.loads(Path(session.end_profiling()).read_text(encoding="utf-8"))
+    nodes: dict[str, dict] = {}
+    run_index = 0
+    for event in trace:
+        if event.get("cat") == "Session" and event.get("name") == "model_run":
+            run_index += 1
+            continue
+        name = str(event.get("name", ""))
+        if event.get("cat") != "Node" or not name.endswith("_kernel_time") or run_index == 0:
+            continue
+        args = event.get("args", {})
+        node = name[:-len("_kernel_time")]
+        entry = nodes.setdefault(node, {
+            "node": node, "op_type": str(args.get("op_name", "?")),
+            "provider": str(args.get("provider", "")), "us": 0.0, "runs": 0,
+            "input_shapes": _shapes(args.get("input_type_shape", [])),
+            "output_shapes": _shapes(args.get("output_type_shape", []))})
+        entry["us"] += float(event.get("dur", 0))
+        entry["runs"] += 1
+    return list(nodes.values())
+
+
+def _shapes(typed: list) -> list[list[int]]:
+    """[{"float": [1, 16, 8, 8]}, ...] (ORT's trace) → [[1, 16, 8, 8], ...]."""
+    return [list(next(iter(entry.values()))) for entry in typed if isinstance(entry, dict)
+            and entry]
+
+
+def session_feeds(path: Path, batches: Sequence[Samples], providers: list | None
+                  ) -> list[dict[str, np.ndarray]]:
+    """One feed per batch for the model at `path`, cut to the batch its input fixes."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
+    inputs = [(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32)))
+              for i in session.get_inputs()]
+    fixed = fixed_batch_size(session.get_inputs()[0].shape)
+    feeds = []
+    for batch in batches:
+        if fixed is not None:
+            batch = next(fixed_size_chunks(batch, fixed))[0]
+        feeds.append(model_feed(batch, inputs))
+    return feeds
 
 
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,

@@ -168,6 +168,20 @@ class GpuTarget:
                                      self.fp16 or artifact.variant == "fp16", cache)
         return GpuRunner(artifact.path, providers, options.threads)
 
+    def profile(self, artifact: Artifact, batches: Sequence[np.ndarray], threads: int
+                ) -> list[dict]:
+        """Per-node kernel times from ONNX Runtime's profiler on the GPU providers (a
+        TensorRT engine shows as one node: TensorRT does not break its time down)."""
+        import onnxruntime as ort
+
+        from edgenn.targets.cpu import profile_nodes, session_feeds
+
+        cache = Path(str(artifact.metadata.get("trt_cache", ""))) or None
+        providers = choose_providers(ort.get_available_providers(), self.provider,
+                                     self.fp16 or artifact.variant == "fp16", cache)
+        return profile_nodes(artifact.path, session_feeds(artifact.path, batches, providers),
+                             threads, providers)
+
 
 def copy_with_external_data(artifact: Artifact, out: Path) -> list[Path]:
     """Copy the model to `out` and its external data files beside it, at the locations the

@@ -31,7 +31,7 @@ from edgenn.core.target import (
     model_feed,
     run_in_fixed_batches,
 )
-from edgenn.targets.cpu import ORT_TYPES
+from edgenn.targets.cpu import ORT_TYPES, profile_nodes, session_feeds
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,13 @@ class OrtMobileTarget:
             raise BadInputError(f"ort-mobile loads compiled .ort models, got {artifact.format} "
                                 f"({artifact.path})")
         return OrtMobileRunner(artifact.path, options.threads)
+
+    def profile(self, artifact: Artifact, batches: Sequence[Samples], threads: int
+                ) -> list[dict]:
+        """Per-node kernel times of `artifact` over `batches` (the first a warm-up) from
+        ONNX Runtime's profiler, in a session of its own (see `profile_nodes`)."""
+        return profile_nodes(artifact.path, session_feeds(artifact.path, batches, None),
+                             threads, None)
 
 
 def external_location(file: Path, model_dir: Path) -> Path:

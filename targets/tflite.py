@@ -100,6 +100,68 @@ class TfliteTarget:
     def load(self, artifact: Artifact, options: RunOptions) -> TfliteRunner:
         return TfliteRunner(artifact.path, options.threads, self.runtime, self.xnnpack)
 
+    def profile(self, artifact: Artifact, batches: Sequence[np.ndarray], threads: int
+                ) -> list[dict]:
+        """Not available: see `NO_OP_PROFILER` (nothing is estimated in its place)."""
+        raise TargetUnavailableError(NO_OP_PROFILER)
+
+
+# Checked in ai-edge-litert 2.3's interpreter.py and its extension modules: the
+# Interpreter takes `experimental_force_delegate_node_profiling`, but Python has no way to
+# install a profiler or to read per-op times back.
+NO_OP_PROFILER = ("LiteRT's Python package exposes no per-operator profiler (the Interpreter "
+                  "cannot install one or return its events); LiteRT's benchmark_model tool "
+                  "with --enable_op_profiling=true gives per-op times on the device")
+
+
+def layer_outputs(path: Path, x: np.ndarray, runtime: Runtime = Runtime.AUTO
+                  ) -> list[tuple[str, str, np.ndarray]]:
+    """(tensor name, op name, float value over all of `x`) for every operator's output, in
+    execution order: the interpreter keeps every intermediate tensor
+    (`experimental_preserve_all_tensors`) and runs its built-in kernels without XNNPACK,
+    whose fused graph would keep them to itself. Integer tensors are dequantized."""
+    import warnings
+
+    module, _ = interpreter_module(runtime)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": it is
+        interpreter = module.Interpreter(
+            model_path=str(path), experimental_preserve_all_tensors=True,
+            experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    runner = TfliteRunner.__new__(TfliteRunner)  # reuse its input quantization only
+    detail = interpreter.get_input_details()[0]
+    runner.input = detail
+    runner.input_scale, runner.input_zero_point = _quantization(Path(path), detail, "input")
+    size = int(detail["shape"][0])
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
+    values: dict[int, list[np.ndarray]] = {}
+    feed = runner.quantize_input(np.asarray(x))
+    for start in range(0, len(feed), size):
+        chunk = feed[start:start + size]
+        count = len(chunk)
+        if count < size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - count, axis=0)])
+        interpreter.set_tensor(detail["index"], np.ascontiguousarray(chunk))
+        interpreter.invoke()
+        for op in ops:
+            for index in op["outputs"]:
+                if index >= 0:
+                    values.setdefault(index, []).append(
+                        _dequantized(interpreter.get_tensor(index), tensors[index])[:count])
+    return [(tensors[i]["name"], op["op_name"], np.concatenate(values[i]))
+            for op in ops for i in op["outputs"] if i in values]
+
+
+def _dequantized(value: np.ndarray, detail: dict) -> np.ndarray:
+    if np.dtype(detail["dtype"]).kind == "f":
+        return value.astype(np.float32)
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not scale:
+        return value.astype(np.float32)
+    return ((value.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
+
 
 def check_tflite_file(path: Path, runtime: Runtime = Runtime.AUTO, xnnpack: bool = True) -> None:
     """Raise BadInputError in one line when `path` is missing, not a .tflite, or cannot be

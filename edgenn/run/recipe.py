@@ -52,6 +52,9 @@ KEYS: dict[str, dict[str, str]] = {
     "latency": {"warmup": "latency.warmup", "runs": "latency.runs",
                 "batch": "latency.batch_size", "threads": "latency.threads",
                 "isolate": "isolate"},
+    "layers": {"profile": "layers.profile", "diverge": "layers.diverge",
+               "threshold_db": "layers.threshold_db", "samples": "layers.samples",
+               "profile_runs": "layers.profile_runs"},
 }
 
 # Recipe spellings of values the dataclasses hold differently: (to config, from config).
@@ -81,6 +84,9 @@ HELP = {
     "targets.options": "per-target options, e.g. { snn-fast = { timesteps = 128 } }",
     "latency.warmup": "untimed runs first", "latency.runs": "timed runs of run() per row",
     "latency.isolate": "each row in its own process",
+    "layers.profile": "per-operator time from each target's profiler (runs apart from timing)",
+    "layers.diverge": "per-layer SNR of every variant against PyTorch",
+    "layers.threshold_db": "a variant drifts from the first layer under this SNR",
 }
 
 
@@ -328,7 +334,8 @@ def _assemble(values: dict[str, Any], out: Path) -> RunConfig:
     return RunConfig(out=out, **top, train=train,
                      latency=_build(_owner("latency.warmup")[0], _under(values, "latency")),
                      compression=_build(_owner("compression.method")[0],
-                                        _under(values, "compression")))
+                                        _under(values, "compression")),
+                     layers=_build(_owner("layers.profile")[0], _under(values, "layers")))
 
 
 def _under(values: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -1,0 +1,172 @@
+"""Which layer loses the accuracy: every variant's intermediate outputs against a reference.
+
+The reference is the PyTorch model (forward hooks on every named module) or, for a model
+edgenn did not build, the fp32 ONNX file. Each variant exposes its layers' outputs:
+- ONNX (fp32, int8 dynamic/static, fp16, pruned): each layer's last tensor becomes a graph
+  output; in a QDQ model the value read is after its Quantize→Dequantize pair, the value
+  the next layer actually sees;
+- TFLite: the interpreter's preserved tensors, named by litert-torch after the module;
+- spiking: firing rate × threshold × the layer's normalisation scale.
+Per layer: SNR in dB (10·log10 Σref² / Σ(ref − value)²), cosine similarity and max abs
+error over the same samples; the first layer (in execution order) under the SNR threshold
+is named. Layouts are aligned first (TFLite's NHWC against NCHW; a flattened tensor
+against its image).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenn.run.layers.names import OnnxLayers, latest, onnx_layers, tflite_layers
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_DB = 30.0
+SNR_CAP_DB = 100.0
+
+
+def compare(reference: np.ndarray, value: np.ndarray) -> dict[str, float] | None:
+    """SNR (dB), cosine and max abs error of `value` against `reference`; None when the
+    two cannot be aligned (a pruned layer with fewer channels, say)."""
+    value = align(reference, value)
+    if value is None:
+        return None
+    ref = reference.astype(np.float64).ravel()
+    val = value.astype(np.float64).ravel()
+    noise = float(np.sum((ref - val) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0.0:
+        snr = SNR_CAP_DB
+    elif signal == 0.0:
+        snr = -SNR_CAP_DB
+    else:
+        snr = float(np.clip(10.0 * np.log10(signal / noise), -SNR_CAP_DB, SNR_CAP_DB))
+    norms = float(np.linalg.norm(ref) * np.linalg.norm(val))
+    cosine = float(ref @ val / norms) if norms else (1.0 if noise == 0.0 else 0.0)
+    return {"snr_db": snr, "cosine": cosine, "max_abs": float(np.max(np.abs(ref - val)))}
+
+
+def align(reference: np.ndarray, value: np.ndarray) -> np.ndarray | None:
+    if value.shape == reference.shape:
+        return value
+    if value.ndim == 4 and value.transpose(0, 3, 1, 2).shape == reference.shape:
+        return value.transpose(0, 3, 1, 2)  # NHWC → NCHW
+    if value.size == reference.size and value.shape[:1] == reference.shape[:1]:
+        return value.reshape(reference.shape)
+    return None
+
+
+def torch_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Output of every named submodule of `model` on `x`, in execution order."""
+    import torch
+
+    outputs: dict[str, np.ndarray] = {}
+    handles = []
+
+    def keep(name: str) -> Callable:
+        def hook(_module, _inputs, output) -> None:
+            if isinstance(output, torch.Tensor) and output.is_floating_point():
+                outputs[name] = output.detach().float().cpu().numpy()
+        return hook
+
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(keep(name)))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs
+
+
+def onnx_layer_outputs(path: Path, x: np.ndarray, names: OnnxLayers, threads: int = 2
+                       ) -> dict[str, np.ndarray]:
+    """Each layer's output (named by `names`, the fp32 graph's layers) in the ONNX model
+    at `path`: its last tensor, read after a Quantize→Dequantize pair when it has one."""
+    import onnx
+
+    from edgenn.targets.cpu import open_session
+
+    model = onnx.load(str(path))
+    produced = {out for node in model.graph.node for out in node.output}
+    dequantized = _dequantized_names(model)
+    wanted: dict[str, str] = {}
+    for layer, tensor in names.outputs.items():
+        if tensor in produced:
+            wanted[layer] = dequantized.get(tensor, tensor)
+    existing = {o.name for o in model.graph.output}
+    for tensor in sorted(set(wanted.values()) - existing):
+        model.graph.output.append(onnx.ValueInfoProto(name=tensor))
+    with tempfile.TemporaryDirectory(prefix="edgenn-diverge-") as folder:
+        augmented = Path(folder) / "layers.onnx"
+        onnx.save(model, str(augmented), save_as_external_data=model.ByteSize() > (1 << 30))
+        session = open_session(augmented, threads)
+        first = session.get_inputs()[0]
+        feed_type = np.float16 if first.type == "tensor(float16)" else np.float32
+        names_out = [o.name for o in session.get_outputs()]
+        values = session.run(names_out, {first.name: np.asarray(x).astype(feed_type)})
+    by_tensor = dict(zip(names_out, values, strict=True))
+    return {layer: np.asarray(by_tensor[t], dtype=np.float32) for layer, t in wanted.items()
+            if t in by_tensor and np.issubdtype(np.asarray(by_tensor[t]).dtype, np.floating)}
+
+
+def _dequantized_names(model) -> dict[str, str]:
+    """tensor → the output of the DequantizeLinear fed by its QuantizeLinear (QDQ)."""
+    q_of = {n.input[0]: n.output[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    dq_of = {n.input[0]: n.output[0] for n in model.graph.node
+             if n.op_type == "DequantizeLinear"}
+    return {t: dq_of[q] for t, q in q_of.items() if q in dq_of}
+
+
+def tflite_layer_outputs(path: Path, x: np.ndarray, order: list[str] | None = None
+                         ) -> dict[str, np.ndarray]:
+    """Each layer's last output in a litert-torch .tflite (by its tensors' module names; a
+    fused op's output belongs to the module of `order` that runs last among its own)."""
+    from edgenn.targets.tflite import layer_outputs
+
+    found: dict[str, np.ndarray] = {}
+    for tensor, _op, value in layer_outputs(Path(path), np.asarray(x, dtype=np.float32)):
+        layer = latest(tflite_layers(tensor), order or [])
+        if layer is not None:
+            found[layer] = value  # the last op of a layer wins: its output
+    return found
+
+
+def spiking_layer_outputs(runner, x: np.ndarray, names: OnnxLayers) -> dict[str, np.ndarray]:
+    """Rate-coded activations of a loaded spiking runner, keyed by layer."""
+    from edgenn.targets.snn.layers import rate_activations
+
+    result = runner.simulate(np.asarray(x, dtype=np.float32))
+    return {names.tensor_layer.get(tensor, tensor): value
+            for tensor, value in rate_activations(runner.network, result)}
+
+
+def divergence(reference: dict[str, np.ndarray], variants: dict[str, dict[str, np.ndarray]],
+               threshold_db: float = THRESHOLD_DB, order: list[str] | None = None
+               ) -> dict[str, Any]:
+    """The layers × variants table: per variant and layer the comparison (or None), and the
+    first layer (in `order`, default the reference's) whose SNR is under `threshold_db`."""
+    order = [layer for layer in (order or list(reference)) if layer in reference
+             and any(layer in outputs for outputs in variants.values())]
+    table = []
+    for name, outputs in variants.items():
+        layers = {layer: compare(reference[layer], outputs[layer]) if layer in outputs
+                  else None for layer in order}
+        below = next((layer for layer in order if layers[layer] is not None
+                      and layers[layer]["snr_db"] < threshold_db), None)
+        table.append({"variant": name, "first_below": below, "layers": layers})
+    return {"threshold_db": threshold_db, "layers": order, "variants": table}
+
+
+def reference_names(onnx_path: Path) -> OnnxLayers:
+    import onnx
+
+    return onnx_layers(onnx.load(str(onnx_path), load_external_data=False))
