@@ -1,4 +1,4 @@
-"""The numbers behind the report's figures: Pareto front, confusion matrix, and the
+"""The numbers behind the report's figures: Pareto front, confusion matrices, and the
 spiking targets' extras normalised from whatever shape a target stored them in.
 
 Pure functions on numpy and the report types; no matplotlib, so the pipeline can call
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,24 +107,70 @@ def find_confusion_matrix(report: Report, extra: Mapping[str, Any] | None = None
     Looked up in `extra`, then `report.extra`, then the reference row's `extra`.
     """
     reference = [r for r in report.rows if r.target == REFERENCE_TARGET]
-    sources = [extra or {}, report.extra, *(r.extra for r in reference)]
-    for source in sources:
-        matrix = source.get("confusion_matrix")
-        if matrix is None:
-            continue
-        try:
-            array = np.asarray(matrix, dtype=float)
-        except (TypeError, ValueError):
-            log.warning("confusion_matrix is not numeric; left out of the report")
-            continue
-        if array.ndim != 2 or array.shape[0] != array.shape[1] or array.size == 0:
-            log.warning("confusion_matrix of shape %s is not square; left out", array.shape)
-            continue
-        names = [str(n) for n in source.get("class_names") or []]
-        if len(names) != array.shape[0]:
-            names = [str(i) for i in range(array.shape[0])]
-        return array, names
+    for source in (extra or {}, report.extra, *(r.extra for r in reference)):
+        array = _square_matrix(source.get("confusion_matrix"))
+        if array is not None:
+            return array, _class_names(source, report.extra, array.shape[0])
     return None
+
+
+@dataclass(frozen=True)
+class ConfusionView:
+    """One confusion matrix to show: whose it is (a row label, or "reference"), the counts
+    (rows = true class) and the class names."""
+
+    label: str
+    target: str  # the row's target ("" for the report-level reference matrix)
+    matrix: np.ndarray
+    class_names: list[str]
+
+
+def confusion_views(report: Report, extra: Mapping[str, Any] | None = None
+                    ) -> list[ConfusionView]:
+    """A confusion matrix per measured row that carries one (`row.extra`), in table order;
+    when no row does, the report-level reference matrix alone; [] when there is none."""
+    views = []
+    for row in report.rows:
+        if row.status != "ok":
+            continue
+        array = _square_matrix(row.extra.get("confusion_matrix"))
+        if array is not None:
+            names = _class_names(row.extra, report.extra, array.shape[0])
+            views.append(ConfusionView(row.label, row.target, array, names))
+    if views:
+        return views
+    found = find_confusion_matrix(report, extra)
+    if found is None:
+        return []
+    return [ConfusionView("reference", "", found[0], found[1])]
+
+
+def _square_matrix(value: Any) -> np.ndarray | None:
+    """`value` as a non-empty square float array, or None (logged) when it is not one."""
+    if value is None:
+        return None
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        log.warning("confusion_matrix is not numeric; left out of the report")
+        return None
+    if array.ndim != 2 or array.shape[0] != array.shape[1] or array.size == 0:
+        log.warning("confusion_matrix of shape %s is not square; left out", array.shape)
+        return None
+    if not np.all(np.isfinite(array)):
+        log.warning("confusion_matrix has non-finite counts; left out")
+        return None
+    return array
+
+
+def _class_names(*sources_and_size: Any) -> list[str]:
+    """Class names from the first source that has as many as the matrix is wide."""
+    *sources, size = sources_and_size
+    for source in sources:
+        names = [str(n) for n in source.get("class_names") or []]
+        if len(names) == size:
+            return names
+    return [str(i) for i in range(size)]
 
 
 def _as_list(value: Any) -> list[Any]:

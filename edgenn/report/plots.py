@@ -1,9 +1,11 @@
 """The figures of report.html, drawn with matplotlib (Agg canvas) and returned as PNG bytes.
 
-Every figure is built from a `Report` alone (plus an optional confusion matrix), so
-`edgenn report`-style tools can redraw them from `report.json` at any time. A figure
-whose data is absent (no spiking row, no confusion matrix) is left out, never drawn
-empty. No pyplot: each figure owns its canvas, so nothing global changes.
+Every figure is built from a `Report` alone, so `edgenn report`-style tools can redraw
+them from `report.json` at any time. A figure whose data is absent (no spiking row) is
+left out, never drawn empty. Every figure colours a row by its target with
+`palette.target_color`, the colour the HTML table uses. No pyplot: each figure owns its
+canvas, so nothing global changes. (Confusion matrices are HTML tables, in
+`confusion_html.py`.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgenn.core.results import Measurement, Report
+from edgenn.report.palette import target_colors
 from edgenn.report.plot_data import (
     REFERENCE_TARGET,
     accuracy_by_timesteps,
@@ -29,6 +32,8 @@ from edgenn.report.table import human_bytes
 
 __all__ = ["Plot", "accuracy_by_timesteps", "find_confusion_matrix",
            "pareto_front", "pareto_rows", "report_plots", "spike_counts_by_layer"]
+
+LINE_STYLES = ("-", "--", ":", "-.")  # rows of one target in a line plot: same colour
 
 DPI = 110
 MAX_LABELLED_POINTS = 10  # beyond this the accuracy-latency plot labels front points only
@@ -49,7 +54,7 @@ class Plot:
 # ---------------------------------------------------------------------------------------
 
 
-def report_plots(report: Report, extra: Mapping[str, Any] | None = None) -> list[Plot]:
+def report_plots(report: Report) -> list[Plot]:
     """Every figure the report has data for, in page order."""
     builders: list[Callable[[], Plot | None]] = [
         lambda: accuracy_latency_plot(report),
@@ -57,7 +62,6 @@ def report_plots(report: Report, extra: Mapping[str, Any] | None = None) -> list
         lambda: size_plot(report),
         lambda: timesteps_plot(report),
         lambda: spikes_plot(report),
-        lambda: confusion_plot(report, extra),
         lambda: training_plot(report),
     ]
     return [plot for plot in (build() for build in builders) if plot is not None]
@@ -67,7 +71,7 @@ def accuracy_latency_plot(report: Report) -> Plot | None:
     rows = pareto_rows(report)
     if not rows:
         return None
-    colors = _target_colors(report)
+    colors = target_colors(r.target for r in report.rows)
     fig, ax = _figure(7.2, 4.2)
     front = sorted((r.latency_ms["p50"], r.accuracy) for r, on in rows if on)
     if len(front) > 1:
@@ -90,12 +94,16 @@ def accuracy_latency_plot(report: Report) -> Plot | None:
     ax.set_ylim(min(accuracies) - pad, min(max(accuracies) + pad, 1.005))  # never far past 1
     ax.scatter([], [], s=80, color="#cbd2d9", edgecolor="#1f2933", label="on the front")
     ax.scatter([], [], s=45, color="#cbd2d9", marker="X", label="dominated")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8,
-              frameon=False)
+    for target in dict.fromkeys(row.target for row, _ in rows):  # the colour legend
+        ax.scatter([], [], s=45, color=colors[target], label=target)
+    entries = len(ax.get_legend_handles_labels()[1])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(entries, 5),
+              fontsize=8, frameon=False)
     _spread_labels(fig, labels)
     names = ", ".join(r.label for r, on in rows if on)
     return Plot("pareto", "Accuracy against latency",
-                f"Top-1 accuracy against p50 latency of every measured row. Circled points "
+                f"Top-1 accuracy against p50 latency of every measured row, coloured by "
+                f"target (legend below the axes). Circled points "
                 f"are on the Pareto front (nothing is both faster and more accurate): "
                 f"{names}." + ("" if len(rows) <= MAX_LABELLED_POINTS else
                                " Only front points are labelled; the table has every row."),
@@ -106,7 +114,7 @@ def latency_distribution_plot(report: Report) -> Plot | None:
     rows = [r for r in report.rows if r.status == "ok" and r.latency_samples_ms]
     if not rows:
         return None
-    colors = _target_colors(report)
+    colors = target_colors(r.target for r in report.rows)
     fig, ax = _figure(7.2, 1.2 + 0.42 * len(rows))
     samples = [np.asarray(r.latency_samples_ms, dtype=float) for r in rows]
     positions = list(range(len(rows), 0, -1))
@@ -120,8 +128,7 @@ def latency_distribution_plot(report: Report) -> Plot | None:
                        flierprops={"markersize": 3, "alpha": 0.5},
                        medianprops={"color": "#1f2933", "linewidth": 1.5})
     for patch, row in zip(boxes["boxes"], rows, strict=True):
-        patch.set_facecolor(colors[row.target])
-        patch.set_alpha(0.75)
+        patch.set_facecolor(colors[row.target])  # opaque: the table's colour exactly
     ax.set_yticks(positions, [r.label for r in rows], fontsize=8)
     _log_if_wide(ax, [v for s in samples for v in s if v > 0], "x")
     ax.set_xlabel("latency per batch (ms)")
@@ -136,7 +143,7 @@ def size_plot(report: Report) -> Plot | None:
     rows = [r for r in report.rows if r.size_bytes is not None]
     if not rows:
         return None
-    colors = _target_colors(report)
+    colors = target_colors(r.target for r in report.rows)
     fig, ax = _figure(7.2, 1.2 + 0.38 * len(rows))
     positions = list(range(len(rows), 0, -1))
     sizes = [r.size_bytes / 1024 for r in rows]
@@ -157,12 +164,13 @@ def timesteps_plot(report: Report) -> Plot | None:
     series = [(r, pairs) for r, pairs in series if pairs]
     if not series:
         return None
-    colors = _target_colors(report)
+    colors = target_colors(r.target for r in report.rows)
     fig, ax = _figure(7.2, 4.0)
+    styles = _line_styles(series)
     for row, pairs in series:
         xs, ys = zip(*pairs, strict=True)
-        ax.plot(xs, ys, marker="o", label=row.label,
-                color=colors[row.target] if _distinct_targets(series) else None)
+        ax.plot(xs, ys, marker="o", label=row.label, color=colors[row.target],
+                linestyle=styles[id(row)])
     reference = next((r for r in report.rows if r.target == REFERENCE_TARGET
                       and r.accuracy is not None), None)
     if reference is not None:
@@ -184,15 +192,14 @@ def spikes_plot(report: Report) -> Plot | None:
     series = [(r, counts) for r, counts in series if counts]
     if not series:
         return None
-    colors = _target_colors(report)
+    colors = target_colors(r.target for r in report.rows)
     layers = list(dict.fromkeys(layer for _, counts in series for layer in counts))
     # One panel per row, each with its own scale: targets report counts or rates.
     fig, axes = _figure(7.2, 0.9 + 2.3 * len(series), panels=len(series))
     axes = axes if len(series) > 1 else [axes]
     for ax, (row, counts) in zip(axes, series, strict=True):
         values = [counts.get(layer, 0.0) for layer in layers]
-        ax.bar(range(len(layers)), values, width=0.6,
-               color=colors[row.target] if _distinct_targets(series) else None)
+        ax.bar(range(len(layers)), values, width=0.6, color=colors[row.target])
         ax.set_ylabel(row.label, fontsize=8)
         ax.set_xticks(range(len(layers)), layers if ax is axes[-1] else [""] * len(layers),
                       fontsize=8, rotation=30 if len(layers) > 5 else 0,
@@ -202,36 +209,6 @@ def spikes_plot(report: Report) -> Plot | None:
                 "Spikes each layer emitted on the test split, as each target reports them "
                 "(counts or rates, one panel per row); fewer spikes mean fewer synaptic "
                 "operations and less energy.", _png(fig))
-
-
-def confusion_plot(report: Report, extra: Mapping[str, Any] | None = None) -> Plot | None:
-    found = find_confusion_matrix(report, extra)
-    if found is None:
-        return None
-    matrix, names = found
-    size = matrix.shape[0]
-    side = min(5.2, 2.4 + 0.3 * size)
-    fig, ax = _figure(side + 0.8, side)
-    ax.grid(False)
-    image = ax.imshow(matrix, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ticks = range(size)
-    ax.set_xticks(ticks, names, fontsize=8, rotation=45 if size > 12 else 0)
-    ax.set_yticks(ticks, names, fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    if size <= 20:
-        threshold = matrix.max() / 2
-        for (i, j), value in np.ndenumerate(matrix):
-            if value:
-                ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=7,
-                        color="white" if value > threshold else "#1f2933")
-    total = matrix.sum()
-    accuracy = np.trace(matrix) / total if total else float("nan")
-    return Plot("confusion", "Reference model: confusion matrix",
-                f"Predictions of the PyTorch fp32 reference on the test split (rows: true "
-                f"class, columns: predicted); {int(total)} samples, accuracy {accuracy:.4f}.",
-                _png(fig))
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,22 +289,15 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _target_colors(report: Report) -> dict[str, str]:
-    """One colour per target, the same in every figure."""
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"].colors
-    targets = list(dict.fromkeys(r.target for r in report.rows))
-    return {t: _hex(palette[i % len(palette)]) for i, t in enumerate(targets)}
-
-
-def _distinct_targets(series: Sequence[tuple[Measurement, Any]]) -> bool:
-    """Whether target colours tell the series apart (else matplotlib's cycle is used)."""
-    return len({row.target for row, _ in series}) == len(series)
-
-
-def _hex(rgb: Sequence[float]) -> str:
-    return "#" + "".join(f"{round(c * 255):02x}" for c in rgb[:3])
+def _line_styles(series: Sequence[tuple[Measurement, Any]]) -> dict[int, str]:
+    """A line style per row: rows of one target share its colour and differ by style."""
+    seen: dict[str, int] = {}
+    styles = {}
+    for row, _ in series:
+        index = seen.get(row.target, 0)
+        seen[row.target] = index + 1
+        styles[id(row)] = LINE_STYLES[index % len(LINE_STYLES)]
+    return styles
 
 
 def _log_if_wide(ax, values: Sequence[float], axis: str) -> None:

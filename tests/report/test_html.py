@@ -1,16 +1,14 @@
-"""report.html and its figures: Pareto front, confusion matrix, the spiking extras' shapes,
-a self-contained page, and the page opened in a real headless browser (Debian's chromium).
+"""report.html and its figures: Pareto front, confusion matrices, the spiking extras'
+shapes, a self-contained page, and the page opened in a real headless browser (Debian's
+chromium). Reports are built by hand (conftest.py); the page at phone and desktop widths
+is tested in test_html_layout.py, the table's verdicts in test_html_table.py.
 """
 
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
-import subprocess
-from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,79 +26,6 @@ from edgenn.report.plots import (
 from edgenn.run.scoring import confusion_matrix
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _row(target: str, variant: str, accuracy: float, p50: float, size: int,
-         seed: int = 0, **extra) -> Measurement:
-    rng = np.random.default_rng(seed)
-    samples = (p50 * (1 + 0.1 * rng.standard_exponential(60))).tolist()
-    return Measurement(
-        target=target, variant=variant, accuracy=accuracy, samples=360,
-        top1_agreement=0.99, max_abs_error=1e-3, snr_db=40.0, size_bytes=size,
-        latency_ms={"p50": p50, "p90": p50 * 1.2, "p99": p50 * 1.5, "mean": p50 * 1.1,
-                    "p50_ci95_low": p50 * 0.98, "p50_ci95_high": p50 * 1.02},
-        latency_samples_ms=samples, batch_size=1, threads=2, peak_rss_mb=80.0, extra=extra)
-
-
-def sample_report() -> Report:
-    """Every kind of row the pipeline makes: ok, quantized, spiking, skipped, failed."""
-    confusion = (np.eye(10, dtype=int) * 35 + np.eye(10, k=1, dtype=int)).tolist()
-    rows = [
-        _row("pytorch", "fp32", 0.9861, 0.170, 160_659, 1, confusion_matrix=confusion,
-             class_names=[str(i) for i in range(10)]),
-        _row("cpu", "fp32", 0.9861, 0.016, 155_482, 2),
-        _row("cpu", "int8-static", 0.9833, 0.012, 45_100, 3),
-        _row("cpu", "fp16", 0.9861, 0.030, 80_000, 4),
-        _row("tflite", "int8-static", 0.9833, 0.010, 48_000, 5),
-        _row("snn-fast", "fp32", 0.9722, 1.900, 158_000, 6,
-             accuracy_vs_timesteps={"8": 0.61, "16": 0.88, "32": 0.95, "64": 0.9722},
-             spikes_per_layer={"conv1": 5120.0, "conv2": 3011.0, "fc1": 812.0, "fc2": 95.0},
-             note="outputs are spike counts: max error and SNR do not apply"),
-        _row("snn-brian2", "fp32", 0.9694, 250.0, 158_000, 7,
-             accuracy_vs_timesteps=[{"timesteps": 16, "accuracy": 0.85},
-                                    {"timesteps": 64, "accuracy": 0.9694}],
-             spikes_per_layer=[{"layer": "conv1", "rate": 0.12}, {"layer": "fc2", "rate": 0.3}]),
-        Measurement("gpu", "fp32", status="skipped",
-                    reason="no CUDA device: pip install 'edgenn[gpu]' <and> a GPU"),
-        Measurement("ort-mobile", "fp32", status="failed", reason="UnsupportedOperatorError: X"),
-    ]
-    return Report(rows=rows, settings={"model": "cnn", "data": "digits", "batch_size": 1,
-                                       "threads": 2, "warmup": 20, "runs": 60},
-                  environment={"python": "3.11", "platform": "Linux", "cpu_count": 2,
-                               "versions": {"numpy": "2.3.5"}, "created": "2025-01-01"})
-
-
-class _PageParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.images: list[dict[str, str]] = []
-        self.body_rows: list[dict[str, str]] = []
-        self.links: list[str] = []
-        self.scripts_with_src = 0
-        self._in_tbody = False
-
-    def handle_starttag(self, tag, attrs):
-        attributes = {k: v or "" for k, v in attrs}
-        if tag == "img":
-            self.images.append(attributes)
-        elif tag == "tbody":
-            self._in_tbody = True
-        elif tag == "tr" and self._in_tbody:
-            self.body_rows.append(attributes)
-        elif tag == "link":
-            self.links.append(attributes.get("href", ""))
-        elif tag == "script" and "src" in attributes:
-            self.scripts_with_src += 1
-
-    def handle_endtag(self, tag):
-        if tag == "tbody":
-            self._in_tbody = False
-
-
-def _parse(page: str) -> _PageParser:
-    parser = _PageParser()
-    parser.feed(page)
-    return parser
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,8 +100,8 @@ def test_spike_counts_by_layer_shapes(shape, expected):
     assert result == expected and list(result) == list(expected)
 
 
-def test_confusion_matrix_lookup_order():
-    report = sample_report()
+def test_confusion_matrix_lookup_order(sample_report, make_row):
+    report = sample_report
     matrix, names = find_confusion_matrix(report)  # from the reference row's extra
     assert matrix.shape == (10, 10) and names[3] == "3"
     report.extra["confusion_matrix"] = [[1, 0], [0, 1]]
@@ -185,7 +110,7 @@ def test_confusion_matrix_lookup_order():
     matrix, names = find_confusion_matrix(report, given)
     assert matrix.shape == (3, 3) and names == ["a", "b", "c"]
     assert find_confusion_matrix(report, {"confusion_matrix": [1, 2, 3]})[0].shape == (2, 2)
-    assert find_confusion_matrix(Report(rows=[_row("cpu", "fp32", 0.9, 1.0, 10)])) is None
+    assert find_confusion_matrix(Report(rows=[make_row("cpu", "fp32", 0.9, 1.0, 10)])) is None
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,10 +118,9 @@ def test_confusion_matrix_lookup_order():
 # ---------------------------------------------------------------------------------------
 
 
-def test_every_figure_is_drawn_for_a_full_report():
-    plots = report_plots(sample_report())
-    assert [p.key for p in plots] == ["pareto", "latency", "size", "timesteps", "spikes",
-                                      "confusion"]
+def test_every_figure_is_drawn_for_a_full_report(sample_report):
+    plots = report_plots(sample_report)
+    assert [p.key for p in plots] == ["pareto", "latency", "size", "timesteps", "spikes"]
     for plot in plots:
         assert plot.png.startswith(PNG_SIGNATURE), plot.key
     pareto = plots[0]
@@ -205,21 +129,21 @@ def test_every_figure_is_drawn_for_a_full_report():
     assert "cpu-int8-static" not in pareto.caption and "pytorch-fp32" not in pareto.caption
 
 
-def test_figures_without_data_are_left_out():
+def test_figures_without_data_are_left_out(make_row):
     report = Report(rows=[Measurement("gpu", "fp32", status="skipped", reason="no GPU")])
     assert report_plots(report) == []
-    report.rows.append(_row("cpu", "fp32", 0.9, 0.02, 1000))
+    report.rows.append(make_row("cpu", "fp32", 0.9, 0.02, 1000))
     assert [p.key for p in report_plots(report)] == ["pareto", "latency", "size"]
 
 
-def test_write_html_is_self_contained(tmp_path):
-    report = sample_report()
+def test_write_html_is_self_contained(tmp_path, sample_report, parse_page):
+    report = sample_report
     path = write_html(report, tmp_path)
     assert path == tmp_path / "report.html"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no leftovers
     page = path.read_text(encoding="utf-8")
-    parsed = _parse(page)
-    assert len(parsed.images) == 6
+    parsed = parse_page(page)
+    assert len(parsed.images) == 5
     for image in parsed.images:
         assert image["src"].startswith("data:image/png;base64,")
         assert base64.b64decode(image["src"].split(",", 1)[1]).startswith(PNG_SIGNATURE)
@@ -235,84 +159,63 @@ def test_write_html_is_self_contained(tmp_path):
     assert "outputs are spike counts" in page  # the row's note
 
 
-def test_write_html_extra_confusion_matrix_and_empty_report(tmp_path):
+def test_write_html_extra_confusion_matrix_and_empty_report(tmp_path, parse_page):
     empty = Report()
     page = write_html(empty, tmp_path / "empty").read_text(encoding="utf-8")
-    assert "no rows measured" in page and _parse(page).images == []
+    assert "no rows measured" in page and parse_page(page).images == []
+    assert 'id="confusion"' not in page and 'id="verdict"' not in page
     extra = {"confusion_matrix": [[3, 1], [0, 4]], "class_names": ["cat", "dog"]}
     page = write_html(empty, tmp_path / "cm", extra=extra).read_text(encoding="utf-8")
-    assert len(_parse(page).images) == 1 and "Reference model: confusion matrix" in page
+    assert "Reference model: confusion matrix" in page
+    assert 'title="true cat, predicted dog: 1 (25.0% of class cat)"' in page
 
 
 # ---------------------------------------------------------------------------------------
 # A real browser
 # ---------------------------------------------------------------------------------------
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
-
-
-def _chromium() -> str:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed but CI is set: run "
-                        "scripts/install_chromium.sh before the tests")
-        pytest.skip("chromium is not installed (scripts/install_chromium.sh installs it)")
-    return binary
-
-
-def _browse(binary: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
-    command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, "HOME": str(profile)})
-
-
-def test_report_renders_in_headless_chromium(tmp_path):
-    binary = _chromium()
-    report = sample_report()
+def test_report_renders_in_headless_chromium(tmp_path, sample_report, browse, parse_page):
+    report = sample_report
     page = write_html(report, tmp_path / "out")
     url = page.resolve().as_uri()
 
-    dom = _browse(binary, tmp_path / "profile-dom", "--virtual-time-budget=5000", "--dump-dom",
-                  url)
+    dom = browse(tmp_path / "profile-dom", "--virtual-time-budget=5000", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", dom.stdout)
     assert body is not None, dom.stdout[:2000]
     total = re.search(r'data-images-total="(\d+)"', body.group(1))
     decoded = re.search(r'data-images-decoded="(\d+)"', body.group(1))
     assert total and decoded, f"the load script did not run: {body.group(0)[:300]}"
-    assert int(total.group(1)) == 6
+    assert int(total.group(1)) == 5
     assert int(decoded.group(1)) == int(total.group(1))
-    parsed = _parse(dom.stdout)
+    parsed = parse_page(dom.stdout)
     assert [(r["data-target"], r["data-variant"]) for r in parsed.body_rows] == [
         (r.target, r.variant) for r in report.rows]
 
     shot = tmp_path / "page.png"
-    result = _browse(binary, tmp_path / "profile-shot", "--virtual-time-budget=5000",
-                     "--window-size=1280,2400", f"--screenshot={shot}", url)
+    result = browse(tmp_path / "profile-shot", "--virtual-time-budget=5000",
+                    "--window-size=1280,2400", f"--screenshot={shot}", url)
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_missing_chromium_skips_only_outside_ci(monkeypatch):
+def test_missing_chromium_skips_only_outside_ci(monkeypatch, find_chromium):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="chromium is not installed but CI is set"):
-        _chromium()
+        find_chromium()
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="install_chromium.sh installs it"):
-        _chromium()
+        find_chromium()
 
 
-def test_the_training_curve_is_plotted_from_the_reports_history():
+def test_the_training_curve_is_plotted_from_the_reports_history(make_row):
     from edgenn.report.plot_data import training_curve
 
     history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e,
                 "train_accuracy": 1 - 0.5 / e, "val_accuracy": 1 - 0.6 / e}
                for e in range(1, 6)]
-    report = Report(rows=[_row("pytorch", "fp32", 0.98, 0.1, 1000)],
+    report = Report(rows=[make_row("pytorch", "fp32", 0.98, 0.1, 1000)],
                     extra={"training": history, "source": {"kept_epoch": 4}})
     plots = {p.key: p for p in report_plots(report)}
     assert plots["training"].png.startswith(PNG_SIGNATURE)
