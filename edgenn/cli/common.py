@@ -21,7 +21,7 @@ def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
                             help="build directory for artifacts and reports "
                                  "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--threads", type=int, default=2,
+    parser.add_argument("--threads", type=positive_int, default=2,
                         help="intra-op threads for every runtime (default: 2)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars or tables, only errors")
@@ -29,6 +29,17 @@ def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
     parser.add_argument("--wide", action="store_true",
                         help="print every column of the table (by default columns are "
                              "dropped to fit the terminal, $COLUMNS, or 100 when piped)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (a bad one is exit 2 with argparse's one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
 
 
 def make_hooks(ui):
@@ -128,3 +139,20 @@ def show_report(ui, report: Report, out: Path | None = None) -> None:
     if out is not None:
         ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
                  f"{out / 'report.json'} · {out / 'manifest.json'}")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print what was written as JSON on stdout (and nothing else)")
+
+
+def emit_artifact(ui, args: argparse.Namespace, artifact, **figures: Any) -> None:
+    """With --json, the written artifact (path, format, lineage, metadata, size, sha256)
+    and the command's figures as the command's JSON output."""
+    if getattr(args, "json", False):
+        from edgenn.core import jsonable, sha256_of
+
+        ui.emit_json(jsonable({"artifact": artifact.to_dict(),
+                               "size_bytes": artifact.size_bytes(),
+                               "sha256": sha256_of(artifact.path), **figures}))
+

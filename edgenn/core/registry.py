@@ -65,10 +65,60 @@ TARGETS = LazyRegistry(
 )
 
 
-def create_target(name: str, **options: Any) -> Any:
-    """Instantiate the target registered as `name` with its keyword options."""
+def target_options(name: str) -> dict[str, dict[str, str]]:
+    """The options a target takes (its constructor's keyword arguments): name →
+    {"default", "type"}, for `edgenn targets --options` and for checking options."""
+    import inspect
+
     cls = TARGETS.load(name)
+    found: dict[str, dict[str, str]] = {}
+    for parameter in inspect.signature(cls.__init__).parameters.values():
+        if parameter.name == "self" or parameter.kind in (parameter.VAR_POSITIONAL,
+                                                          parameter.VAR_KEYWORD):
+            continue
+        annotation = parameter.annotation
+        kind = "" if annotation is parameter.empty else \
+            getattr(annotation, "__name__", None) or str(annotation)
+        value = getattr(parameter.default, "value", parameter.default)  # enums: the value
+        default = "" if parameter.default is parameter.empty else repr(value)
+        found[parameter.name] = {"type": str(kind).replace("typing.", ""), "default": default}
+    return found
+
+
+def create_target(name: str, **options: Any) -> Any:
+    """Instantiate the target registered as `name` with its keyword options; an option it
+    does not take, or a value it refuses, is a BadInputError naming the valid ones."""
+    cls = TARGETS.load(name)
+    valid = target_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        listed = ", ".join(f"{key} (default {info['default']})" if info["default"] else key
+                           for key, info in valid.items()) or "none"
+        raise BadInputError(f"target {name} has no option {', '.join(map(repr, unknown))}; "
+                            f"its options: {listed} (see `edgenn targets --options`)")
+    for key, value in options.items():
+        expected = valid[key]["type"]
+        if not _fits(value, expected):
+            raise BadInputError(f"target {name}: option {key}={value!r} must be {expected}")
     try:
         return cls(**options)
-    except TypeError as exc:
-        raise BadInputError(f"target {name}: bad option(s) {sorted(options)}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"target {name}: bad option value(s) "
+                            f"{', '.join(f'{k}={v!r}' for k, v in options.items())}: "
+                            f"{exc}") from None
+
+
+_CHECKS = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+           "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+           "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str),
+           "None": lambda v: v is None}
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    """Whether `value` fits a simple annotation ("int", "float | None", "str | Coding"): only
+    the builtin kinds are checked; anything else is left to the target's constructor."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if not kinds or any(k not in _CHECKS for k in kinds):
+        return True
+    return any(_CHECKS[k](value) for k in kinds)
+

@@ -285,15 +285,22 @@ def build_run_model(config: RunConfig, data: Dataset, num_classes: int | None = 
                        **config.model_options)
 
 
-def _check_target_options(config: RunConfig) -> None:
+def _check_target_options(config: RunConfig, require_available: bool | None = None) -> None:
     """Build every requested target once so a bad option fails before any work is done."""
     unknown = [name for name in config.target_options if name not in TARGETS]
     if unknown:
-        raise BadInputError(f"--target-option for unknown target(s): {', '.join(unknown)}")
+        raise BadInputError(f"--target-option for unknown target(s): {', '.join(unknown)} "
+                            f"(known: {', '.join(TARGETS.names())})")
+    unused = [name for name in config.target_options if name not in config.target_names]
+    if unused:  # an option that would be silently ignored
+        raise BadInputError(f"--target-option for {', '.join(unused)}, which this run does "
+                            f"not measure (its targets: {', '.join(config.target_names)})")
+    if require_available is None:  # named by the user: it must run (the default "all"
+        require_available = config.targets is not None  # skips them, with reasons)
     for name in config.target_names:
         target = create_target(name, **config.target_options.get(name, {}))
-        if config.targets is not None:  # named by the user: it must run (the default
-            reason = target.available()  # "all" skips what is unavailable, with reasons)
+        if require_available:
+            reason = target.available()
             if reason:
                 raise TargetUnavailableError(f"target {name} is unavailable here: {reason}")
 
@@ -314,8 +321,9 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     x, y = read_samples(data_path)
     check_inputs(x, artifact.inputs, str(data_path))
     check_label_range(y, artifact.outputs, str(data_path))
-    if config.targets is not None:
-        _check_target_options(config)  # a target the user names must run: exit 2 if not
+    named = config.targets is not None  # a target the user names must run: exit 2 if not
+    config = replace(config, targets=tuple(config.targets or default_targets))
+    _check_target_options(config, require_available=named)
     resolve_devices(config)  # an unknown --device: exit 2 before anything is written
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)

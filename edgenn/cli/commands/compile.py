@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgenn.cli.common import add_common
+from edgenn.cli.common import add_common, add_json, emit_artifact
 
 HELP = "compile an ONNX model for a target (e.g. --target cpu)"
 DESCRIPTION = """\
@@ -20,6 +20,7 @@ Example:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.onnx", help="the model to compile")
     parser.add_argument("--target", required=True, help="target name (see `edgenn targets`)")
+    add_json(parser)
     add_common(parser)
 
 
@@ -40,4 +41,5 @@ def execute(args: argparse.Namespace, ui) -> int:
     compiled = target.compile(artifact, workdir)
     ui.print(f"wrote {compiled.path} ({compiled.size_bytes()} bytes; "
              f"lineage {' → '.join(compiled.lineage)})")
+    emit_artifact(ui, args, compiled)
     return 0

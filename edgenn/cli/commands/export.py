@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgenn.cli.common import add_common
+from edgenn.cli.common import add_common, add_json, emit_artifact
 
 HELP = "train a zoo model (or load a checkpoint) and export it to ONNX"
 DESCRIPTION = """\
@@ -27,6 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help="maximum epochs (default: the model's own, as `edgenn run`)")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset, ≥ 17 (default: 18)")
+    add_json(parser)
     add_common(parser)
 
 
@@ -62,4 +63,5 @@ def execute(args: argparse.Namespace, ui) -> int:
         artifact = sources.from_pytorch(model, data, config, make_hooks(ui), export_config).onnx
     ui.print(f"wrote {artifact.path} ({artifact.size_bytes()} bytes, opset "
              f"{artifact.metadata.get('opset')})")
+    emit_artifact(ui, args, artifact)
     return 0

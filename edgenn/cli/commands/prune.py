@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgenn.cli.common import add_common
+from edgenn.cli.common import add_common, add_json, emit_artifact
 
 HELP = "prune a trained model (unstructured or structured channels), fine-tune, export ONNX"
 DESCRIPTION = """\
@@ -42,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fine-tuning epochs after pruning (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3,
                         help="fine-tuning learning rate (default: %(default)s)")
+    add_json(parser)
     add_common(parser)
 
 
@@ -82,4 +83,6 @@ def execute(args: argparse.Namespace, ui) -> int:
     ui.print(f"  sparsity    {stats['sparsity_before']:>10.3f} → {stats['sparsity_after']:>10.3f}")
     ui.print(f"  val accuracy {before:>9.4f} → {after:>10.4f}")
     ui.print(f"wrote {artifact.path} and {program.path}")
+    emit_artifact(ui, args, artifact, program=str(program.path), prune=stats,
+                  val_accuracy={"before": before, "after": after})
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgenn.cli.common import add_common
+from edgenn.cli.common import add_common, add_json, emit_artifact
 
 HELP = "quantize an ONNX model: int8 dynamic, int8 static (calibrated) or fp16"
 DESCRIPTION = """\
@@ -60,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-accuracy-drop", type=float, default=None, metavar="PP",
                         help="largest validation accuracy drop allowed against the fp32 "
                              "model, in percentage points")
+    add_json(parser)
     add_common(parser)
 
 
@@ -144,5 +145,7 @@ def execute(args: argparse.Namespace, ui) -> int:
                  f"{budget['reference_accuracy']:.4f} (drop {budget['drop_pp']:.2f} pp)")
     for note in result.metadata.get("notes", []):
         ui.print(f"note: {note}")
+    emit_artifact(ui, args, result, size_ratio=result.size_bytes() / max(source.size_bytes(), 1),
+                  budget=budget)
     require_budget([result])
     return 0
