@@ -41,12 +41,14 @@ MAX_LABELLED_POINTS = 10  # beyond this the accuracy-latency plot labels front p
 
 @dataclass(frozen=True)
 class Plot:
-    """One rendered figure: a stable key (used as the HTML id), a title, a caption, PNG."""
+    """One rendered figure: a stable key (used as the HTML id), a title, a caption, PNG,
+    and the entries of its legend, if it has one."""
 
     key: str
     title: str
     caption: str
     png: bytes
+    legend: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------
@@ -97,8 +99,8 @@ def accuracy_latency_plot(report: Report) -> Plot | None:
     for target in dict.fromkeys(row.target for row, _ in rows):  # the colour legend
         ax.scatter([], [], s=45, color=colors[target], label=target)
     entries = len(ax.get_legend_handles_labels()[1])
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=min(entries, 5),
-              fontsize=8, frameon=False)
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                       ncol=min(entries, 5), fontsize=8, frameon=False)
     _spread_labels(fig, labels)
     names = ", ".join(r.label for r, on in rows if on)
     return Plot("pareto", "Accuracy against latency",
@@ -107,7 +109,7 @@ def accuracy_latency_plot(report: Report) -> Plot | None:
                 f"are on the Pareto front (nothing is both faster and more accurate): "
                 f"{names}." + ("" if len(rows) <= MAX_LABELLED_POINTS else
                                " Only front points are labelled; the table has every row."),
-                _png(fig))
+                _png(fig), tuple(text.get_text() for text in legend.get_texts()))
 
 
 def latency_distribution_plot(report: Report) -> Plot | None:
@@ -127,8 +129,14 @@ def latency_distribution_plot(report: Report) -> Plot | None:
                        patch_artist=True, showfliers=True,
                        flierprops={"markersize": 3, "alpha": 0.5},
                        medianprops={"color": "#1f2933", "linewidth": 1.5})
-    for patch, row in zip(boxes["boxes"], rows, strict=True):
-        patch.set_facecolor(colors[row.target])  # opaque: the table's colour exactly
+    for index, (patch, row) in enumerate(zip(boxes["boxes"], rows, strict=True)):
+        # Boxes of fast rows are a few pixels wide: edges, whiskers and caps in the
+        # target's colour too, so that the colour shows (opaque: the table's exactly).
+        patch.set_facecolor(colors[row.target])
+        patch.set_edgecolor(colors[row.target])
+        for line in (*boxes["whiskers"][2 * index:2 * index + 2],
+                     *boxes["caps"][2 * index:2 * index + 2]):
+            line.set_color(colors[row.target])
     ax.set_yticks(positions, [r.label for r in rows], fontsize=8)
     _log_if_wide(ax, [v for s in samples for v in s if v > 0], "x")
     ax.set_xlabel("latency per batch (ms)")

@@ -1,0 +1,45 @@
+"""report.html laid out by a real browser (headless chromium over the DevTools protocol)
+at a phone's width (420 CSS px, as a mobile device) and at a desktop's (1280 px): no
+column cut off, nothing wider than the screen, every figure inside it.
+
+The page's own load script writes what the browser laid out onto <body> (html_style.py):
+the page's scroll width, how many comparison-table cells lie wholly inside the screen
+(and inside the table's scroll frame), and how many cards, figures and images stick out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edgenn.report.html import write_html
+
+
+@pytest.fixture
+def page_url(tmp_path, verdict_report) -> str:
+    # The widest table the page makes: every optional column, badges, long reasons.
+    verdict_report.rows[-1].reason = ("UnsupportedOperatorError: a very long reason from a "
+                                      "runtime, with a path /opt/vendor/lib/libdelegate.so")
+    return write_html(verdict_report, tmp_path / "out").resolve().as_uri()
+
+
+def test_phone_width_shows_every_column_and_figure(devtools, page_url, tmp_path):
+    laid_out = devtools.open(page_url, width=420, height=900, mobile=True,
+                             screenshot=tmp_path / "phone.png")
+    assert laid_out["viewportWidth"] == "420"
+    assert int(laid_out["scrollWidth"]) <= 420, laid_out  # no sideways scrolling
+    assert laid_out["rowDisplay"] == "grid"  # the table became one card per row
+    assert int(laid_out["cellsTotal"]) == 9 * 15
+    assert laid_out["cellsInside"] == laid_out["cellsTotal"], laid_out  # no column cut off
+    assert laid_out["blocksOutside"] == "0", laid_out  # figures and cards fit the screen
+    assert laid_out["imagesDecoded"] == laid_out["imagesTotal"] == "5"
+    assert (tmp_path / "phone.png").stat().st_size > 10_000
+
+
+def test_desktop_width_keeps_the_table(devtools, page_url):
+    laid_out = devtools.open(page_url, width=1280, height=900, mobile=False)
+    assert laid_out["viewportWidth"] == "1280"
+    assert int(laid_out["scrollWidth"]) <= 1280, laid_out
+    assert laid_out["rowDisplay"] == "table-row"
+    assert laid_out["cellsInside"] == laid_out["cellsTotal"], laid_out
+    assert laid_out["blocksOutside"] == "0", laid_out
+    assert laid_out["imagesDecoded"] == laid_out["imagesTotal"] == "5"
