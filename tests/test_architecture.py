@@ -5,6 +5,7 @@ Layers, bottom to top (README, "Architecture"):
     0 core        edgenn.core
     1 stages      edgenn.exporters, edgenn.quantize, edgenn.targets (each only itself+core)
     1 frontend    edgenn.frontend (data, training, zoo)
+    1 devices     edgenn.devices (boards over SSH, the runner shipped to them)
     2 run         edgenn.run
     3 report      edgenn.report
     4 api         edgenn.api (the Python API)
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"edgenn": "edgenn", "exporters": "edgenn.exporters", "quantize": "edgenn.quantize",
            "targets": "edgenn.targets"}
 LAYERS = [("edgenn.core", 0), ("edgenn.exporters", 1), ("edgenn.quantize", 1),
-          ("edgenn.targets", 1), ("edgenn.frontend", 1), ("edgenn.run", 2),
+          ("edgenn.targets", 1), ("edgenn.frontend", 1), ("edgenn.devices", 1),
+          ("edgenn.run", 2),
           ("edgenn.report", 3), ("edgenn.api", 4), ("edgenn.cli", 5)]
 STAGES = ("edgenn.exporters", "edgenn.quantize", "edgenn.targets")
 

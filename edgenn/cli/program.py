@@ -30,6 +30,7 @@ COMMANDS = {  # in the order `edgenn --help` lists them: the main job, its steps
     "simulate": "edgenn.cli.commands.simulate",
     "compare": "edgenn.cli.commands.compare",
     "targets": "edgenn.cli.commands.targets",
+    "devices": "edgenn.cli.commands.devices",
     "zoo": "edgenn.cli.commands.zoo",
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from edgenn.cli.commands.devices import add_device_option, with_devices
 from edgenn.cli.common import (
     add_common,
     add_latency_options,
@@ -24,6 +25,7 @@ Reports accuracy (with labels), latency percentiles, size and peak memory per ta
 Example:
   edgenn bench model.onnx --data data.npz --targets cpu,ort-mobile --runs 100
   edgenn bench model.tflite --data data.npz
+  edgenn bench model.onnx --data data.npz --device pi   # also on a board (edgenn devices)
 """
 
 
@@ -41,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print report.json to stdout")
     add_common(parser)
     add_latency_options(parser)
+    add_device_option(parser)
 
 
 def execute(args: argparse.Namespace, ui) -> int:
@@ -52,7 +55,7 @@ def execute(args: argparse.Namespace, ui) -> int:
         {"targets": {"options": parse_target_options(args.target_option)}}, args.out,
         {**latency_overrides(args), ("targets", "run"): list(parse_targets(args.targets) or [])
          or None})
-    report = bench(args.model, args.data, config, make_hooks(ui))
+    report = bench(args.model, args.data, with_devices(config, args), make_hooks(ui))
     if args.json:
         ui.emit_json(report.to_dict())
     show_report(ui, report, config.out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from edgenn.cli.commands.devices import add_device_option, with_devices
 from edgenn.cli.common import (
     add_common,
     add_latency_options,
@@ -35,6 +36,7 @@ Examples:
                                                # your trained PyTorch model, as it is
   edgenn run model.onnx --data my.npz          # an ONNX file made elsewhere
   edgenn run --max-accuracy-drop 0.5           # exit 3 when no variant stays within 0.5 pp
+  edgenn run --targets cpu --device pi         # also measured on a board (edgenn devices)
 """
 
 
@@ -71,6 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print report.json to stdout (tables and progress go to stderr)")
     add_common(parser)
+    add_device_option(parser)
     add_latency_options(parser)  # unset options (and --threads, --seed) keep the recipe's
 
 
@@ -102,7 +105,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     options = recipe.setdefault("targets", {}).setdefault("options", {})
     for target, values in parse_target_options(args.target_option).items():
         options.setdefault(target, {}).update(values)
-    config = build_config(recipe, args.out, overrides(args))
+    config = with_devices(build_config(recipe, args.out, overrides(args)), args)
     report = run(config, make_hooks(ui))
     if args.json:
 

@@ -1,0 +1,169 @@
+"""Rows measured on the user's own devices (`--device NAME`): the run's compiled artifacts
+shipped to a board over SSH and measured there (`edgenn.devices`), then scored here
+against the same test split and PyTorch reference as the local rows.
+
+A device row is named `TARGET@DEVICE` (e.g. `cpu@pi`) and carries the device's facts in
+`extra["device"]` (name, architecture, OS, CPU, cores, Python). Every fault is a row with
+its reason and the run goes on: an unreachable device or a refused key fails that
+device's rows, a missing runtime skips them (with the command that installs it), and a
+connection dropped mid-measurement is retried once before its row fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgenn.core import Artifact, samples
+from edgenn.core.results import Measurement
+from edgenn.devices import (
+    Device,
+    DeviceError,
+    DeviceInfo,
+    Fault,
+    RemoteFile,
+    get_device,
+)
+from edgenn.devices import measure as measure_remote
+from edgenn.devices import probe as probe_device
+from edgenn.run.config import Hooks, RunConfig
+from edgenn.run.harness import CARRIED_METADATA, Job, latency_stats
+from edgenn.run.scoring import agreement
+
+# Targets whose compiled artifacts a device runs, and how its runner opens them. The
+# device runner runs ONNX Runtime; both targets' models are portable across CPUs (cpu
+# saves ORT's "extended" optimisations, which hold no hardware-specific layout).
+REMOTE_TARGETS: dict[str, dict[str, bool]] = {"cpu": {"ort_format": False},
+                                              "ort-mobile": {"ort_format": True}}
+NEEDED = ("onnxruntime", "numpy")  # on the device
+
+
+def resolve_devices(config: RunConfig) -> list[Device]:
+    """The run's devices from the user's list; an unknown name is bad input (exit 2),
+    found before anything is written."""
+    return [get_device(name) for name in dict.fromkeys(config.devices)]
+
+
+def measure_on_devices(compiled: Sequence[tuple[str, Artifact]], config: RunConfig,
+                       test_path: Path, reference_path: Path | None,
+                       hooks: Hooks) -> list[Measurement]:
+    """One row per (device, remote target, artifact); faults are rows, never raised."""
+    rows: list[Measurement] = []
+    for device in resolve_devices(config):
+        rows += _device_rows(device, compiled, config, test_path, reference_path, hooks)
+    return rows
+
+
+def _device_rows(device: Device, compiled: Sequence[tuple[str, Artifact]],
+                 config: RunConfig, test_path: Path, reference_path: Path | None,
+                 hooks: Hooks) -> list[Measurement]:
+    remote = [(name, artifact) for name, artifact in compiled if name in REMOTE_TARGETS]
+    targets = list(dict.fromkeys(name for name, _ in remote))
+    if not remote:
+        return [Measurement(target=f"device@{device.name}", variant="–", status="skipped",
+                            reason="no row of this run can be measured on a device (devices "
+                                   f"run ONNX Runtime: the {', '.join(REMOTE_TARGETS)} "
+                                   "targets)")]
+    hooks.status(f"device {device.name}: checking {device.url}")
+    try:
+        info = probe_device(device, NEEDED)
+    except DeviceError as exc:
+        return [_decided(name, device, "failed", str(exc)) for name in targets]
+    missing = info.missing(NEEDED)
+    if missing:
+        facts = info.facts
+        reason = (f"{', '.join(missing)} not installed on device {device.name} "
+                  f"({facts.get('system')} {info.arch}, Python {facts.get('python')}); "
+                  f"install there: {info.install_command(missing)}")
+        return [_decided(name, device, "skipped", reason, info) for name in targets]
+    rows = []
+    with hooks.progress(f"measure on {device.name} ({info.arch})", len(remote)) as advance:
+        for name, artifact in remote:
+            row = measure_row(device, info, name, artifact, config, test_path,
+                              reference_path, hooks)
+            rows.append(row)
+            advance(info=row.label)
+    return rows
+
+
+def _decided(target: str, device: Device, status: str, reason: str,
+             info: DeviceInfo | None = None) -> Measurement:
+    summary = info.summary() if info else {"name": device.name}
+    return Measurement(target=f"{target}@{device.name}", variant="–", status=status,
+                       reason=reason, extra={"device": summary})
+
+
+def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifact,
+                config: RunConfig, test_path: Path, reference_path: Path | None,
+                hooks: Hooks) -> Measurement:
+    """Measure one compiled artifact on `device`; never raises."""
+    settings = config.latency
+    row = Measurement(target=f"{target}@{device.name}", variant=artifact.variant,
+                      artifact=str(artifact.path),
+                      lineage=[*artifact.lineage, f"device:{device.name}"],
+                      batch_size=settings.batch_size, threads=settings.threads,
+                      extra={"device": info.summary()})
+    notes = artifact.metadata.get("notes")  # what the compression passes decided
+    if notes:
+        row.extra["note"] = "; ".join(str(n) for n in notes)
+    row.extra.update({k: artifact.metadata[k] for k in CARRIED_METADATA
+                      if k in artifact.metadata})
+    model_dir = artifact.path.parent
+    files = [RemoteFile(artifact.path, artifact.path.name),
+             *(RemoteFile(f, _relative(f, model_dir)) for f in artifact.extra_files),
+             RemoteFile(test_path, "test.npz")]
+    job = {"model": artifact.path.name, "data": "test.npz", "threads": settings.threads,
+           "warmup": settings.warmup, "runs": settings.runs,
+           "batch_size": settings.batch_size, "eval_batch": Job.eval_batch,
+           **REMOTE_TARGETS[target]}
+    try:
+        row.size_bytes = artifact.size_bytes()
+        result = measure_remote(device, files, job, on_stage=lambda stage: hooks.status(
+            f"{row.label}: {stage} on device {device.name}"))
+    except DeviceError as exc:
+        row.status = "skipped" if exc.fault is Fault.RUNTIME_MISSING else "failed"
+        row.reason = str(exc)
+        return row
+    payload = result.payload
+    outputs = np.load(io.BytesIO(base64.b64decode(payload["outputs_npy"])), allow_pickle=False)
+    _, y = samples.load(test_path)
+    _score(row, outputs, y, reference_path)
+    row.latency_samples_ms = list(payload["latency_samples_ms"])
+    row.latency_ms = latency_stats(row.latency_samples_ms)
+    row.peak_rss_mb, row.load_rss_mb = payload["peak_rss_mb"], payload["load_rss_mb"]
+    row.extra.update(payload.get("metrics", {}))
+    runtime = payload.get("runtime", {})
+    row.extra["runtime"] = f"{runtime.get('name')} {runtime.get('version')}"
+    # host wall-clock seconds: copying, the remote call, and the runner's own share of it
+    row.extra["remote_s"] = {"ship": round(result.timings_s["ship"], 3),
+                             "measure": round(result.timings_s["measure"], 3),
+                             "runner": payload.get("runner_s"), "attempts": result.attempts}
+    return row
+
+
+def _score(row: Measurement, outputs: np.ndarray, y: np.ndarray | None,
+           reference_path: Path | None) -> None:
+    """Accuracy and agreement, as `edgenn.run.harness.measure` fills them for local rows."""
+    from edgenn.core import predicted_classes
+
+    row.samples = int(len(outputs))
+    if y is not None:
+        row.accuracy = float(np.mean(predicted_classes(outputs) == y))
+    if reference_path:
+        stats = agreement(outputs, np.load(reference_path))
+        row.top1_agreement = stats["top1_agreement"]
+        row.max_abs_error = stats["max_abs_error"]
+        row.snr_db = stats["snr_db"]
+        row.cosine_similarity = stats["cosine_similarity"]
+
+
+def _relative(path: Path, model_dir: Path) -> str:
+    """ONNX external data is found relative to the model's folder: keep that layout."""
+    try:
+        return Path(path).relative_to(model_dir).as_posix()
+    except ValueError:
+        return Path(path).name

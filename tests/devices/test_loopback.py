@@ -1,0 +1,247 @@
+"""Real remote measurements through a real sshd on 127.0.0.1 (the loopback device), and
+every fault a board can throw: a server stopped mid-run, a wrong key, an unreachable
+host, a Python without onnxruntime, a full disk. Each fault is a row with its reason,
+the local rows still come out, and nothing is left in the device's scratch folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgenn.api import bench
+from edgenn.cli import main
+from edgenn.devices import save_devices
+from edgenn.run.config import Hooks, LatencySettings, RunConfig
+
+
+@pytest.fixture
+def digits_npz(tmp_path, digits):
+    path = tmp_path / "digits-test.npz"
+    np.savez(path, x=digits.x_test, y=digits.y_test)
+    return path
+
+
+@pytest.fixture
+def cnn_onnx(cnn_artifacts):
+    return cnn_artifacts[1].path
+
+
+def bench_rows(model, data, out, hooks=None, runs=20, devices=("loop",)):
+    config = RunConfig(out=out, targets=("cpu",), devices=devices, isolate=False,
+                       latency=LatencySettings(warmup=2, runs=runs))
+    return {row.target: row for row in bench(model, data, config, hooks).rows}
+
+
+def wait_until_empty(folder: Path, seconds: float = 20) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        left = [p.name for p in folder.iterdir()]
+        if not left:
+            return []
+        time.sleep(0.1)
+    return left
+
+
+def test_cli_bench_on_the_loopback_device(sshd, config_home, cnn_onnx, digits_npz, tmp_path,
+                                          capsys):
+    """`edgenn devices add` then `edgenn bench --device`: the digits CNN measured through
+    sshd, beside the same model measured here; the scratch path holds a space and a quote
+    (every remote value is quoted)."""
+    scratch = sshd.root / "dev scratch 'q'"
+    scratch.mkdir()
+    device = sshd.device(scratch=str(scratch))
+    assert main(["devices", "add", "loop", device.url, "--python", device.python,
+                 "--scratch", device.scratch, "--identity", device.identity,
+                 "--ssh-config", device.ssh_config, "--connect-timeout", "5"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["bench", str(cnn_onnx), "--data", str(digits_npz), "--device", "loop",
+                 "--out", str(out), "--runs", "30", "--warmup", "3", "--no-isolate",
+                 "--json", "-q"]) == 0
+    rows = {r["target"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    local, remote = rows["cpu"], rows["cpu@loop"]
+    assert remote["status"] == "ok", remote["reason"]
+    assert remote["accuracy"] == local["accuracy"] > 0.9  # same model, same outputs
+    assert remote["samples"] == local["samples"] == 360
+    assert remote["extra"]["device"]["name"] == "loop"
+    assert remote["extra"]["device"]["arch"] == platform.machine()
+    assert remote["extra"]["runtime"].startswith("onnxruntime ")
+    assert remote["latency_ms"]["runs"] == 30 and len(remote["latency_samples_ms"]) == 30
+    assert remote["peak_rss_mb"] > 0 and remote["size_bytes"] == local["size_bytes"]
+    assert remote["lineage"][-1] == "device:loop"
+    assert remote["extra"]["remote_s"]["attempts"] == 1
+    assert "cpu@loop" in (out / "report.md").read_text()
+    assert wait_until_empty(scratch) == []
+
+
+def test_device_rows_are_scored_against_the_reference(sshd, config_home, cnn_artifacts,
+                                                     digits_npz, reference_logits, tmp_path):
+    """The run's hook (`edgenn.run.remote`): accuracy and agreement of a device row are
+    computed on the host against the PyTorch reference, as the harness does locally."""
+    from edgenn.core.registry import create_target
+    from edgenn.run.remote import measure_on_devices
+
+    save_devices({"loop": sshd.device()})
+    compiled = create_target("cpu").compile(cnn_artifacts[1], tmp_path / "compiled")
+    reference = tmp_path / "reference.npy"
+    np.save(reference, reference_logits)
+    config = RunConfig(out=tmp_path, devices=("loop",),
+                       latency=LatencySettings(warmup=2, runs=10))
+    [row] = measure_on_devices([("cpu", compiled), ("pytorch", cnn_artifacts[0])], config,
+                               digits_npz, reference, Hooks())
+    assert row.target == "cpu@loop" and row.status == "ok", row.reason
+    assert row.top1_agreement == 1.0 and row.max_abs_error < 1e-3 and row.snr_db > 60
+    assert row.accuracy == pytest.approx(float(np.mean(
+        reference_logits.argmax(1) == np.load(digits_npz)["y"])))
+    assert row.extra["device"]["cores"] >= 1 and row.extra["remote_s"]["ship"] > 0
+
+
+def test_unknown_device_is_bad_input_before_anything_is_written(config_home, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "out"
+    assert main(["run", "--targets", "cpu", "--variants", "none", "--device", "nosuch",
+                 "--out", str(out)]) == 2
+    assert "unknown device 'nosuch'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def runner_started(scratch: Path, seconds: float = 60) -> bool:
+    """True once the runner process works in a folder under `scratch` (read from /proc)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for entry in Path("/proc").iterdir():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                cwd = Path(entry / "cwd").resolve()
+            except OSError:
+                continue
+            if b"remote_runner.py" in cmdline and scratch in cwd.parents:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("back_for_retry", [False, True], ids=["stays-down", "comes-back"])
+def test_server_stopped_mid_run(sshd, cnn_onnx, digits_npz, back_for_retry):
+    """sshd and its sessions are killed while the runner measures (a million timed runs):
+    retried once; with the server still down the second failure is the reason, with it
+    back the retry measures. Either way the runner notices, stops, and its scratch
+    folder is removed on the device."""
+    from edgenn.devices import DeviceError, Fault, RemoteFile, measure
+
+    device = sshd.device()
+    job = {"model": "model.onnx", "data": "test.npz", "threads": 1, "warmup": 1,
+           "runs": 1_000_000, "batch_size": 1, "eval_batch": 512}
+    stages = []
+
+    def on_stage(stage: str) -> None:
+        stages.append(stage)
+        if stage == "measure" and len(stages) == 2:  # the first attempt
+            def stop_when_measuring() -> None:
+                if runner_started(sshd.scratch):
+                    time.sleep(0.3)
+                sshd.stop()
+            threading.Thread(target=stop_when_measuring, daemon=True).start()
+        elif stage == "ship" and len(stages) == 3:  # the retry
+            job["runs"] = 10
+            if back_for_retry:
+                sshd.start()
+
+    files = [RemoteFile(cnn_onnx, "model.onnx"), RemoteFile(digits_npz, "test.npz")]
+    if back_for_retry:
+        result = measure(device, files, job, on_stage=on_stage)
+        assert result.attempts == 2 and len(result.payload["latency_samples_ms"]) == 10
+    else:
+        with pytest.raises(DeviceError) as failure:
+            measure(device, files, job, on_stage=on_stage)
+        assert failure.value.fault is Fault.DROPPED
+        assert "connection dropped mid-measurement" in str(failure.value)
+        assert "retried once" in str(failure.value) and "unreachable" in str(failure.value)
+    assert stages[:3] == ["ship", "measure", "ship"]
+    assert wait_until_empty(sshd.scratch) == []
+    assert not runner_started(sshd.scratch, seconds=0)  # no orphan left measuring
+
+
+def test_wrong_key_is_refused(sshd, config_home, cnn_onnx, digits_npz, tmp_path, capsys):
+    save_devices({"loop": sshd.device(identity=str(sshd.wrong_key))})
+    rows = bench_rows(cnn_onnx, digits_npz, tmp_path / "out")
+    assert rows["cpu"].status == "ok"
+    assert rows["cpu@loop"].status == "failed"
+    assert "authentication refused" in rows["cpu@loop"].reason
+    assert "--identity" in rows["cpu@loop"].reason  # what to do about it
+    capsys.readouterr()
+    assert main(["devices", "check", "loop"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "authentication refused" in err[0]
+
+
+def test_unreachable_host(sshd, config_home, cnn_onnx, digits_npz, tmp_path, closed_port):
+    closed = closed_port  # nothing listens there
+    save_devices({"loop": sshd.device(url=f"ssh://{sshd.user}@127.0.0.1:{closed}")})
+    rows = bench_rows(cnn_onnx, digits_npz, tmp_path / "out")
+    assert rows["cpu"].status == "ok"
+    assert rows["cpu@loop"].status == "failed"
+    assert "host unreachable" in rows["cpu@loop"].reason
+
+
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+
+
+def _has_onnxruntime(python: str) -> bool:
+    return subprocess.run([python, "-I", "-c", "import onnxruntime"],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(SYSTEM_PYTHON is None or _has_onnxruntime(SYSTEM_PYTHON),
+                    reason="needs a system python3 without onnxruntime")
+def test_device_without_onnxruntime(sshd, config_home, cnn_onnx, digits_npz, tmp_path,
+                                    capsys):
+    """The device's Python is the system one, isolated (-I): no onnxruntime there."""
+    save_devices({"loop": sshd.device(python=f"{SYSTEM_PYTHON} -I")})
+    rows = bench_rows(cnn_onnx, digits_npz, tmp_path / "out")
+    remote = rows["cpu@loop"]
+    assert remote.status == "skipped"
+    assert "onnxruntime" in remote.reason and "not installed on device loop" in remote.reason
+    assert f"{SYSTEM_PYTHON} -I -m pip install onnxruntime" in remote.reason
+    assert main(["devices", "check", "loop"]) == 0
+    shown = capsys.readouterr().out
+    assert "✗ onnxruntime" in shown and platform.machine() in shown
+
+
+def test_device_without_that_python(sshd, config_home, cnn_onnx, digits_npz, tmp_path):
+    save_devices({"loop": sshd.device(python="/nonexistent/bin/python3")})
+    rows = bench_rows(cnn_onnx, digits_npz, tmp_path / "out")
+    assert rows["cpu@loop"].status == "failed"
+    assert "cannot be run there" in rows["cpu@loop"].reason
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs: smaller than the model, so copying it fails with ENOSPC."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_disk_full_on_the_device(sshd, config_home, cnn_onnx, digits_npz, tmp_path,
+                                 full_disk):
+    save_devices({"loop": sshd.device(scratch=str(full_disk))})
+    rows = bench_rows(cnn_onnx, digits_npz, tmp_path / "out")
+    assert rows["cpu"].status == "ok"
+    assert rows["cpu@loop"].status == "failed"
+    assert "disk full" in rows["cpu@loop"].reason
+    assert [p.name for p in full_disk.iterdir()] == []  # the half-copied folder is gone
