@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ from edgenn.core import (
     atomic_path,
     predicted_classes,
     samples,
-    to_plain,
 )
 from edgenn.core.target import run_in_chunks
 from edgenn.quantize.fp16 import Fp16Config, convert_fp16
@@ -50,12 +49,10 @@ from edgenn.quantize.onnx_int8 import (
     quantize_dynamic,
     quantize_static,
 )
-from edgenn.quantize.prune import prune_model
 from edgenn.run.config import CompressionConfig
+from edgenn.run.pruning import Progress, pruned_within_budget, say
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -149,7 +146,7 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
         fp32_p50 = evaluator.p50_ms(source)
         rows, built = [], {}
         for candidate in config.candidates:
-            _say(progress, f"{variant}: candidate {candidate.name}")
+            say(progress, f"{variant}: candidate {candidate.name}")
             settings = dataclasses.replace(candidate.config, method=config.method)
             artifact = quantize_static(source, staging / f"{candidate.name}.onnx",
                                        calibration_x, settings, variant=variant)
@@ -200,7 +197,7 @@ def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig
     record = budget_record(reference, evaluator.accuracy(quantized), config.max_accuracy_drop)
     if record["met"]:
         return dataclasses.replace(quantized, metadata={**quantized.metadata, "budget": record})
-    _say(progress, f"{quantized.variant}: accuracy drop {record['drop_pp']:.2f} pp exceeds "
+    say(progress, f"{quantized.variant}: accuracy drop {record['drop_pp']:.2f} pp exceeds "
                    f"{config.max_accuracy_drop} pp; ranking nodes by sensitivity")
     ranking = node_sensitivity(source, quantized,
                                samples.take(calibration_x, slice(0, config.sensitivity_samples)))
@@ -211,7 +208,7 @@ def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig
     try:
         for item in ranking[:config.max_float_nodes]:
             kept.append(item.node)
-            _say(progress, f"{quantized.variant}: keeping {item.node} ({item.op_type}, "
+            say(progress, f"{quantized.variant}: keeping {item.node} ({item.op_type}, "
                            f"loses {item.loss_db:.1f} dB) in float")
             trial = quantize_static(source, trial_path, calibration_x,
                                     dataclasses.replace(settings, nodes_to_exclude=(
@@ -301,7 +298,7 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
         return dataclasses.replace(artifact, metadata={**artifact.metadata, "budget": record})
 
     if "int8-dynamic" in config.variants:
-        _say(progress, "int8-dynamic")
+        say(progress, "int8-dynamic")
         made.artifacts.append(judged(quantize_dynamic(
             onnx_artifact, workdir / "model.int8-dynamic.onnx", DynamicConfig())))
     chosen_settings = None
@@ -311,14 +308,13 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
         chosen_settings = static.metadata["selection"]["chosen"]
         made.artifacts.append(static)
     if "fp16" in config.variants:
-        _say(progress, "fp16")
+        say(progress, "fp16")
         made.artifacts.append(judged(convert_fp16(onnx_artifact, workdir / "model.fp16.onnx",
                                                   Fp16Config())))
     if "pruned" in config.variants or "pruned-int8" in config.variants:
-        made.pruned_module, made.pruned_program, pruned = build_pruned(
-            model, data, onnx_artifact, workdir, config, seed=seed, train_config=train_config,
-            progress=progress)
-        pruned = judged(pruned)
+        made.pruned_module, made.pruned_program, pruned = pruned_within_budget(
+            model, data, onnx_artifact, workdir, config, judged, seed=seed,
+            train_config=train_config, progress=progress)
         if "pruned" in config.variants:
             made.artifacts.append(pruned)
         if "pruned-int8" in config.variants:
@@ -329,35 +325,6 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
                 pruned, workdir / "model.pruned-int8.onnx", calibration_x, evaluator, sub,
                 variant="pruned-int8", progress=progress, reference_accuracy=reference))
     return made
-
-
-def build_pruned(model, data, onnx_artifact: Artifact, workdir: Path,
-                 config: CompressionConfig, *, seed: int = 0, train_config: Any = None,
-                 progress: Progress | None = None) -> tuple[Any, Artifact, Artifact]:
-    """Prune `model`, fine-tune it on the training split, save it as a `.pt2` program and
-    export it to ONNX (fp32). Returns (pruned module, its program artifact, its ONNX)."""
-    from edgenn.exporters.onnx import export_onnx
-    from edgenn.exporters.torch_program import export_program
-    from edgenn.frontend.train import TrainConfig, train
-
-    _say(progress, f"pruning ({config.prune.method.value}, {config.prune.sparsity:.0%}) "
-                   f"and fine-tuning {config.fine_tune_epochs} epochs")
-    # the run's own training settings (its loss above all), for the fine-tuning budget
-    tune = dataclasses.replace(train_config or TrainConfig(),
-                               epochs=max(config.fine_tune_epochs, 1), lr=config.fine_tune_lr,
-                               seed=seed)
-    fine_tune = (lambda module: train(module, data, tune)) if config.fine_tune_epochs else None
-    pruned, stats = prune_model(model, data.x_train[:8], config.prune, fine_tune=fine_tune)
-    described = {**to_plain(config.prune), **stats.to_dict()}
-    base = Artifact(path=onnx_artifact.path, format="torch",
-                    lineage=(*onnx_artifact.lineage[:-1], f"prune:{stats.method}"))
-    program = export_program(pruned, data.x_train[:2], workdir / "model.pruned.pt2",
-                             source=base, variant="pruned", prune=described)
-    exported = export_onnx(pruned, data.x_train[:2], workdir / "model.pruned.onnx",
-                           parity_batches=[data.x_val[:64]], source=base)
-    onnx = dataclasses.replace(exported, metadata={**exported.metadata, "variant": "pruned",
-                                                   "prune": described})
-    return pruned, program, onnx
 
 
 def calibration_set(x_train: samples.Samples, count: int, seed: int = 0) -> samples.Samples:
@@ -372,9 +339,3 @@ def calibration_set(x_train: samples.Samples, count: int, seed: int = 0) -> samp
         return {name: np.ascontiguousarray(a, dtype=np.float32 if a.dtype.kind == "f"
                                            else a.dtype) for name, a in drawn.items()}
     return np.ascontiguousarray(drawn, dtype=np.float32)
-
-
-def _say(progress: Progress | None, message: str) -> None:
-    log.info(message)
-    if progress is not None:
-        progress(message)

@@ -3,6 +3,8 @@ sensitivity fallback repairs it by keeping that layer in float; CPU format selec
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,29 @@ def test_the_int8_choice_never_trades_accuracy_for_noise():
     assert pick_candidate(rows, noise=0.1)[0]["name"] == "slow-exact"
     rows[2]["meets_budget"] = False  # none meets it: the fastest goes to the float fallback
     assert pick_candidate(rows, noise=0.1)[0]["name"] == "fast-lossy"
+
+
+@pytest.mark.slow
+def test_pruning_over_budget_retries_at_lower_sparsity(tmp_path, digits, trained_cnn,
+                                                       cnn_artifacts):
+    from edgenn.quantize.prune import PruneConfig
+    from edgenn.run.compress import Evaluator, budget_record
+    from edgenn.run.config import CompressionConfig
+    from edgenn.run.pruning import pruned_within_budget
+
+    onnx = next(a for a in cnn_artifacts if a.format == "onnx")
+    config = CompressionConfig(max_accuracy_drop=0.0, fine_tune_epochs=1,
+                               prune=PruneConfig(sparsity=0.9))
+    evaluator = Evaluator(digits.x_val, digits.y_val, 1)
+    reference = evaluator.accuracy(onnx)
+
+    def judged(artifact):
+        record = budget_record(reference, evaluator.accuracy(artifact), 0.0)
+        return dataclasses.replace(artifact, metadata={**artifact.metadata, "budget": record})
+
+    _, _, pruned = pruned_within_budget(trained_cnn, digits, onnx, tmp_path, config, judged)
+    tried = pruned.metadata["prune_fallback"]
+    assert [t["sparsity"] for t in tried][:2] == [0.9, 0.45]  # 90 % loses accuracy
+    assert tried[0]["met"] is False and len(tried) <= 3
+    assert pruned.metadata["prune"]["target_sparsity"] == tried[-1]["sparsity"]
+    assert "sparsity lowered to" in pruned.metadata["notes"][-1]

@@ -55,8 +55,8 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import evaluate, load_checkpoint
     from edgenn.quantize.prune import PruneConfig
-    from edgenn.run.compress import build_pruned
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.pruning import build_pruned
 
     prune = PruneConfig(method=args.method, sparsity=args.sparsity, scope=args.scope)
     config = CompressionConfig(prune=prune, fine_tune_epochs=args.fine_tune_epochs,
