@@ -72,7 +72,7 @@ def dry_run(sweep: Sweep, out: str | Path, *, address: str | None = None,
         "rows_per_point_at_most": most_rows,
         "nodes": [{"node": i, "cpus": c, "points": n, "builds_at_once": c,
                    "timed_measurements": n, "timed_rows_at_most": n * most_rows}
-                  for i, (c, n) in enumerate(zip(cpus, counts))],
+                  for i, (c, n) in enumerate(zip(cpus, counts, strict=True))],
         "first_points": [{"key": p.key, **p.values} for p in todo[:5]],
     }
 

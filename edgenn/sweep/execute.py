@@ -196,7 +196,10 @@ def _measure_task(jobs: list, isolate: bool) -> list:
     if allowed:
         os.sched_setaffinity(0, allowed[:threads])
     try:
-        return measure_all(jobs, isolate=isolate)
+        rows = measure_all(jobs, isolate=isolate)
+        for row in rows:  # where it was timed: the report says so
+            row.extra["timing_slot"] = {"cores": allowed[:threads], "pid": os.getpid()}
+        return rows
     finally:
         if allowed:
             os.sched_setaffinity(0, allowed)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgenn.core import BadInputError, sha256_of
+from edgenn.core import BadInputError, sha256_of, to_plain
 from edgenn.run.recipe import KEYS, Recipe, build_config, load_recipe, validate
 
 if sys.version_info >= (3, 11):
@@ -74,7 +74,7 @@ class Sweep:
         names = list(self.space)
         if self.settings.method == "grid":
             combos = itertools.product(*(self.space[n] for n in names))
-            chosen = [dict(zip(names, combo)) for combo in combos]
+            chosen = [dict(zip(names, combo, strict=True)) for combo in combos]
         else:
             draw = random.Random(self.settings.seed)
             chosen = [{n: _draw(self.space[n], draw) for n in names}
@@ -102,7 +102,8 @@ def point_key(recipe: Recipe) -> str:
     config = build_config(recipe, out=".")
     files = {name: _file_digest(getattr(config, name))
              for name in ("model", "weights", "data", "test_data")}
-    identity = {"settings": config.settings(), "isolate": config.isolate, "files": files}
+    settings = {k: v for k, v in to_plain(config).items() if k != "out"}
+    identity = {"settings": settings, "files": files}
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -66,6 +66,14 @@ def _measured(row: dict[str, Any]) -> bool:
                                          for k in ("accuracy", "p50_ms", "size_bytes"))
 
 
+def _dominates(b: dict[str, Any], a: dict[str, Any]) -> bool:
+    """`b` is at least as accurate, fast and small as `a`, and strictly better in one."""
+    at_least = (b["accuracy"] >= a["accuracy"] and b["p50_ms"] <= a["p50_ms"]
+                and b["size_bytes"] <= a["size_bytes"])
+    return at_least and (b["accuracy"] > a["accuracy"] or b["p50_ms"] < a["p50_ms"]
+                         or b["size_bytes"] < a["size_bytes"])
+
+
 def pareto_front(rows: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
     """{target: indices of its rows on the accuracy / p50 / size front}."""
     fronts: dict[str, list[int]] = {}
@@ -74,14 +82,8 @@ def pareto_front(rows: Sequence[dict[str, Any]]) -> dict[str, list[int]]:
         if _measured(row):
             by_target.setdefault(row["target"], []).append(i)
     for target, indices in by_target.items():
-        def dominated(i: int) -> bool:
-            a = rows[i]
-            return any(b["accuracy"] >= a["accuracy"] and b["p50_ms"] <= a["p50_ms"]
-                       and b["size_bytes"] <= a["size_bytes"] and (
-                           b["accuracy"] > a["accuracy"] or b["p50_ms"] < a["p50_ms"]
-                           or b["size_bytes"] < a["size_bytes"])
-                       for b in (rows[j] for j in indices if j != i))
-        fronts[target] = [i for i in indices if not dominated(i)]
+        fronts[target] = [i for i in indices
+                          if not any(_dominates(rows[j], rows[i]) for j in indices if j != i)]
     return fronts
 
 
