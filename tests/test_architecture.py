@@ -8,6 +8,7 @@ Layers, bottom to top (README, "Architecture"):
     1 devices     edgenn.devices (boards over SSH, the runner shipped to them)
     2 run         edgenn.run
     3 report      edgenn.report
+    3 sweep       edgenn.sweep (searches over runs; run never imports it)
     4 api         edgenn.api (the Python API)
     5 cli         edgenn.cli (the command line)
 """
@@ -25,7 +26,7 @@ FOLDERS = {"edgenn": "edgenn", "exporters": "edgenn.exporters", "quantize": "edg
 LAYERS = [("edgenn.core", 0), ("edgenn.exporters", 1), ("edgenn.quantize", 1),
           ("edgenn.targets", 1), ("edgenn.frontend", 1), ("edgenn.devices", 1),
           ("edgenn.run", 2),
-          ("edgenn.report", 3), ("edgenn.api", 4), ("edgenn.cli", 5)]
+          ("edgenn.report", 3), ("edgenn.sweep", 3), ("edgenn.api", 4), ("edgenn.cli", 5)]
 STAGES = ("edgenn.exporters", "edgenn.quantize", "edgenn.targets")
 
 
