@@ -13,9 +13,12 @@ report.md and report.html (`edgenn.report.files`) beside the build's manifest.js
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
+from edgenn.core import BadInputError
 from edgenn.core.results import Report
+from edgenn.core.staging import StagedBuild, staged_build
 from edgenn.report.files import write_reports
 from edgenn.run import pipeline
 from edgenn.run.config import CompressionConfig, Hooks, LatencySettings, RunConfig
@@ -28,8 +31,9 @@ __all__ = ["CompressionConfig", "Hooks", "LatencySettings", "Report", "RunConfig
 def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     """Train, build every variant, measure every target; write the reports; return the
     report. `report.extra["budget"]["met"]` says whether the accuracy budget held."""
-    report = pipeline.run(config, hooks)
-    write_reports(report, config.out)
+    with staged_build(config.out) as build:  # a failed run leaves the previous build as it was
+        report = _relocated(pipeline.run(replace(config, out=build.path), hooks), build)
+        write_reports(report, build.path)
     return report
 
 
@@ -37,47 +41,24 @@ def bench(model: str | os.PathLike[str], data: str | os.PathLike[str],
           config: RunConfig | None = None, hooks: Hooks | None = None) -> Report:
     """Measure a user's ONNX or .tflite model on a user's .npz; write the reports."""
     config = config or RunConfig()
-    report = pipeline.bench(Path(model), Path(data), config, hooks)
-    write_reports(report, config.out)
+    with staged_build(config.out) as build:
+        report = _relocated(pipeline.bench(Path(model), Path(data),
+                                           replace(config, out=build.path), hooks), build)
+        _require_a_measurement(report)  # else the previous build stays as it was
+        write_reports(report, build.path)
     return report
 
 
-# --- devices (issue 17): the user's boards, measured with `run`/`bench` (RunConfig.devices)
+def _require_a_measurement(report: Report) -> None:
+    """BadInputError (exit 2) naming every row's reason when no row could be measured."""
+    if not any(row.status == "ok" for row in report.rows):
+        why = "; ".join(f"{row.target} {row.status}: {row.reason}" for row in report.rows)
+        raise BadInputError(f"nothing was measured ({why or 'no target ran'})")
 
 
-def add_device(name: str, url: str, replace_existing: bool = False, **settings):
-    """Add `name` → `url` (ssh://user@host[:port]) to the user's devices.toml and return
-    the `Device`; `settings`: python, scratch, identity, ssh_config, connect_timeout."""
-    from edgenn.core import BadInputError
-    from edgenn.devices import Device, load_devices, save_devices
-
-    devices = load_devices()
-    if name in devices and not replace_existing:
-        raise BadInputError(f"device {name} exists already ({devices[name].url}); replace it "
-                            "with --replace, or remove it first")
-    devices[name] = Device(name=name, url=url, **settings)
-    save_devices(devices)
-    return devices[name]
-
-
-def remove_device(name: str) -> None:
-    """Remove `name` from the user's devices.toml (unknown names are bad input)."""
-    from edgenn.devices import get_device, load_devices, save_devices
-
-    get_device(name)
-    save_devices({k: v for k, v in load_devices().items() if k != name})
-
-
-def list_devices() -> list:
-    """Every `Device` of the user's devices.toml, by name."""
-    from edgenn.devices import load_devices
-
-    return sorted(load_devices().values(), key=lambda device: device.name)
-
-
-def check_device(name: str):
-    """Reach device `name` and return what it has (`DeviceInfo`: OS, architecture, CPU,
-    cores, Python, runtimes); a `DeviceError` says why it cannot be reached."""
-    from edgenn.devices import get_device, probe
-
-    return probe(get_device(name))
+def _relocated(report: Report, build: StagedBuild) -> Report:
+    """The report with the paths recorded under the staging directory moved to --out."""
+    for row in report.rows:
+        row.artifact, row.extra = build.relocate(row.artifact), build.relocate(row.extra)
+    report.extra = build.relocate(report.extra)
+    return report

@@ -39,8 +39,12 @@ class OnnxExportConfig:
     rtol: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.opset < 17:
-            raise BadInputError(f"opset must be ≥ 17, got {self.opset}")
+        from onnx import defs
+
+        newest = defs.onnx_opset_version()
+        if not 17 <= self.opset <= newest:
+            raise BadInputError(f"opset must be 17 … {newest} (the newest the installed onnx "
+                                f"knows), got {self.opset}")
 
 
 def export_onnx(model, example: np.ndarray, path: str | os.PathLike[str],
@@ -65,14 +69,23 @@ def export_onnx(model, example: np.ndarray, path: str | os.PathLike[str],
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=_ensure_dir(path.parent)))
     try:
         staged = staging / path.name
-        with _quiet():
-            torch.onnx.export(
-                model, (example_t,), str(staged), dynamo=True, opset_version=config.opset,
-                dynamic_shapes=dynamic, input_names=[config.input_name],
-                output_names=[config.output_name], external_data=external, verbose=False,
-            )
+        try:
+            with _quiet():
+                torch.onnx.export(
+                    model, (example_t,), str(staged), dynamo=True, opset_version=config.opset,
+                    dynamic_shapes=dynamic, input_names=[config.input_name],
+                    output_names=[config.output_name], external_data=external, verbose=False,
+                )
+        except Exception as exc:  # the exporter's report runs to hundreds of lines
+            raise BadInputError(f"the model cannot be exported to ONNX: "
+                                f"{failure_summary(exc)}") from None
         onnx.checker.check_model(str(staged))
         proto = onnx.load(str(staged), load_external_data=False)
+        written = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                      default=0)
+        if written != config.opset:
+            raise BadInputError(f"the exporter wrote opset {written}, not the opset "
+                                f"{config.opset} asked for")
         inputs, outputs = graph_specs(proto)
         extra = external_files(proto, staged.parent)
         if parity_batches:
@@ -92,6 +105,28 @@ def export_onnx(model, example: np.ndarray, path: str | os.PathLike[str],
                        extra_files=final_extra, opset=config.opset, variant="fp32")
 
 
+def failure_summary(exc: BaseException) -> str:
+    """One line for a toolchain's failure: the innermost cause's type and first line, and
+    where in the user's code (outside Python, its libraries and edgenn) it was raised."""
+    import sysconfig
+    import traceback
+
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__)
+    library = {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")}
+    library.add(str(Path(__file__).resolve().parent.parent))  # edgenn's own tree
+    frames = [f for e in chain for f in traceback.extract_tb(e.__traceback__)
+              if not f.filename.startswith("<")
+              and not any(str(Path(f.filename).resolve()).startswith(p) for p in library)]
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    cause = chain[-1]
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = next((line for line in lines if not line.startswith(("#", "[", "-", "="))), "")
+    return f"{type(cause).__name__}: {text[:300]}{where}" if text else \
+        f"{type(cause).__name__}{where}"
+
+
 def check_parity(model, onnx_path: Path, batches: list[np.ndarray], atol: float,
                  rtol: float) -> float:
     """Run PyTorch and ONNX Runtime on the same real batches; raise when they differ."""
@@ -109,6 +144,10 @@ def check_parity(model, onnx_path: Path, batches: list[np.ndarray], atol: float,
             got = session.run(None, {input_name: batch})
             for name, want, have in zip(output_names, expected, got, strict=False):
                 want = want.numpy()
+                if not np.all(np.isfinite(want)):
+                    raise BadInputError(f"the model's output '{name}' holds NaN or infinite "
+                                        "values on real data in PyTorch itself: there is "
+                                        "nothing to compare (check the model and its weights)")
                 error = float(np.max(np.abs(want - have))) if want.size else 0.0
                 limit = atol + rtol * float(np.max(np.abs(want))) if want.size else atol
                 worst = max(worst, error)
@@ -157,6 +196,12 @@ def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:
     if not path.is_file():
         raise BadInputError(f"model file not found: {path}")
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInputError(f"{str(path).encode('utf-8', 'surrogateescape')!r}: the path is "
+                            "not valid UTF-8, which onnx and ONNX Runtime cannot open; rename "
+                            "the file or its folder") from None
+    try:
         proto = onnx.load(str(path), load_external_data=False)
         if not proto.graph.node:
             raise ValueError("the graph has no nodes")
@@ -164,6 +209,7 @@ def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInputError(f"{path}: not a valid ONNX model ({first})") from None
+    check_operator_sets(proto, path)
     inputs, outputs = graph_specs(proto)
     if not inputs:
         raise BadInputError(f"{path}: the model has no inputs to feed")
@@ -178,6 +224,40 @@ def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:
                     lineage=("import:onnx",), extra_files=tuple(extra),
                     metadata={"variant": variant, "opset": opset,
                               "quantization_detected": evidence})
+
+
+# Operator domains ONNX Runtime (every ONNX target's runtime) implements, beyond the
+# standard ones whose newest opsets come from the installed onnx package.
+RUNTIME_DOMAINS = {"com.microsoft": 1, "com.microsoft.nchwc": 1, "com.ms.internal.nhwc": 1}
+
+
+def check_operator_sets(proto, path: Path) -> None:
+    """Refuse, before any runtime sees it, a model that imports an opset newer than the
+    installed onnx knows or uses operators from a domain no target implements (custom
+    operators); functions the model defines itself are fine."""
+    from onnx import defs
+
+    known = {domain: versions[1] for domain, versions in defs.C.schema_version_map().items()}
+    known["ai.onnx"] = known[""]
+    known.update(RUNTIME_DOMAINS)
+    local = {(f.domain, f.name) for f in proto.functions}
+    local_domains = {f.domain for f in proto.functions}
+    problems = []
+    for opset in proto.opset_import:
+        newest = known.get(opset.domain)
+        if newest is not None and opset.version > newest:
+            problems.append(f"opset {opset.version} of {opset.domain or 'ai.onnx'} (the newest "
+                            f"known here is {newest})")
+    custom: dict[str, set[str]] = {}
+    for node in (n for g in _graphs(proto.graph) for n in g.node):
+        if node.domain not in known and (node.domain, node.op_type) not in local \
+                and node.domain not in local_domains:
+            custom.setdefault(node.domain, set()).add(node.op_type)
+    for domain, operators in sorted(custom.items()):
+        problems.append(f"custom operators {', '.join(sorted(operators))} of domain "
+                        f"'{domain}' (no edgenn target implements them)")
+    if problems:
+        raise BadInputError(f"{path}: uses {'; '.join(problems)}")
 
 
 # What an operator found in a graph says about its quantization: "static" (activations

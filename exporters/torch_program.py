@@ -31,9 +31,10 @@ def export_program(module, example: np.ndarray, path: str | os.PathLike[str],
         program = torch.export.export(module, (torch.from_numpy(example),),
                                       dynamic_shapes=({0: batch},))
     except Exception as exc:  # torch.export names the construct it cannot trace
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        from edgenn.exporters.onnx import failure_summary
+
         raise BadInputError(f"torch.export cannot capture the model: "
-                            f"{type(exc).__name__}: {first[:300]}") from None
+                            f"{failure_summary(exc)}") from None
     buffer = io.BytesIO()  # torch.export wants a .pt2 name or a buffer, not a temp name
     torch.export.save(program, buffer)
     with atomic_path(path) as tmp:

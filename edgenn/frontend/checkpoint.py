@@ -47,7 +47,10 @@ def save_checkpoint(path: Path, model, config: ModelConfig, extra: dict[str, Any
     payload = {"format": "edgenn-checkpoint/1", "model": config.to_dict(),
                "state_dict": model.state_dict(), "extra": extra or {}}
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        # Through a file object: torch names the zip's top folder after a path it is
+        # given (here the temporary name), which would make every checkpoint differ.
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
     return path
 
 
@@ -58,8 +61,16 @@ def load_checkpoint(path: str | Path):
     payload = safe_load(path, "edgenn checkpoint", "an")
     if not isinstance(payload, dict) or payload.get("format") != "edgenn-checkpoint/1":
         raise BadInputError(f"{path}: not an edgenn checkpoint")
-    config = ModelConfig.from_dict(payload["model"])
+    try:
+        config = ModelConfig.from_dict(payload["model"])
+        state = payload["state_dict"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInputError(f"{path}: an edgenn checkpoint without its model config or "
+                            f"weights ({type(exc).__name__}: {exc}); it was not written by "
+                            "this edgenn") from None
     model = config.build()
-    model.load_state_dict(payload["state_dict"])
+    from edgenn.frontend.weights import fit_state_dict
+
+    model.load_state_dict(fit_state_dict(model, state, path), strict=True)
     model.eval()
     return model, config, payload.get("extra", {})

@@ -68,9 +68,28 @@ def split(name: str, x: samples.Samples, y: np.ndarray | None) -> Dataset:
         return Dataset(name, *(part for index in (train, val, test)
                                for part in (samples.take(x, index), None)), 0)
     train, val, test = _stratified(y, (TRAIN_FRACTION, VAL_FRACTION))
+    _check_split(name, y, train, val, test)
     num_classes = int(y.max()) + 1 if len(y) else 0
     return Dataset(name, *(part for index in (train, val, test)
                            for part in (samples.take(x, index), y[index])), num_classes)
+
+
+def _check_split(name: str, y: np.ndarray, *parts: np.ndarray) -> None:
+    """Refuse data too small for the 60/20/20 split; warn about classes too small to
+    reach every part (they are then missing from validation or test)."""
+    counts = dict(zip(*np.unique(y, return_counts=True), strict=True))
+    empty = [n for n, p in zip(("train", "validation", "test"), parts, strict=True)
+             if not len(p)]
+    if empty:
+        raise BadInputError(
+            f"{name}: {len(y)} sample(s) in {len(counts)} class(es) leave the "
+            f"{' and '.join(empty)} split empty; the stratified 60/20/20 split needs at "
+            "least 5 samples per class (or give the split yourself: x_train, y_train, "
+            "x_test, y_test)")
+    few = sorted(int(label) for label, count in counts.items() if count < 5)
+    if few:
+        log.warning("%s: class(es) %s have fewer than 5 samples: they miss the validation "
+                    "or test split", name, ", ".join(map(str, few[:10])))
 
 
 def _stratified(y: np.ndarray, fractions: tuple[float, ...]) -> list[np.ndarray]:
@@ -126,21 +145,54 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarra
         )
     if len(x) == 0:
         raise BadInputError(f"{where}: the data set is empty")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise BadInputError(f"{where}: x is complex ({x.dtype}); give real values, e.g. the "
+                            "real and imaginary parts as two channels")
     if not np.issubdtype(x.dtype, np.number):
         raise BadInputError(f"{where}: x must be numeric, got dtype {x.dtype}")
     x = x.astype(np.float32)
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:
-        raise BadInputError(f"{where}: x holds {bad} NaN or infinite value(s)")
-    if not np.issubdtype(y.dtype, np.integer):
-        integral = np.all(np.isfinite(y)) and np.all(y == np.round(y))
-        if np.issubdtype(y.dtype, np.floating) and integral:
-            y = y.astype(np.int64)
-        else:
-            raise BadInputError(f"{where}: y must hold integer class labels, got dtype {y.dtype}")
-    if y.min() < 0:
+        raise BadInputError(f"{where}: x holds {bad} NaN or infinite value(s) (as float32)")
+    return x, class_labels(y, where)
+
+
+# Labels are class indices 0 … C−1; beyond this many classes they are ids, not classes.
+MAX_CLASSES = 100_000
+
+
+def class_labels(y: np.ndarray, where: str) -> np.ndarray:
+    """`y` as int64 class indices 0 … C−1: integers, or floats holding whole numbers;
+    strings, complex numbers and huge ids are refused with the way out."""
+    if np.issubdtype(y.dtype, np.floating):
+        if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+            raise BadInputError(f"{where}: y must hold integer class labels, got {y.dtype} "
+                                "values that are not whole numbers")
+    elif not np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
+        raise BadInputError(f"{where}: y must hold integer class labels, got dtype {y.dtype}"
+                            " (map names to 0 … C−1, e.g. np.unique(y, return_inverse=True))")
+    if len(y) and y.min() < 0:
         raise BadInputError(f"{where}: y holds negative labels")
-    return x, y.astype(np.int64)
+    if len(y) and y.max() >= MAX_CLASSES:
+        raise BadInputError(f"{where}: y holds label {y.max():.0f}; labels are class indices "
+                            f"0 … C−1 with C ≤ {MAX_CLASSES:,} (renumber them, e.g. "
+                            "np.unique(y, return_inverse=True))")
+    return y.astype(np.int64)
+
+
+def check_label_range(y: np.ndarray | None, outputs, where: str) -> None:
+    """Refuse labels the model cannot predict: a label ≥ the width of the model's first
+    output (one logit: labels 0 and 1) would score 0 whatever the model does."""
+    if y is None or not len(y) or not outputs:
+        return
+    width = outputs[0].shape[-1] if len(outputs[0].shape) >= 2 else None
+    if not isinstance(width, int) or width < 1:
+        return
+    classes = max(width, 2)  # one logit: a binary task
+    if int(y.max()) >= classes:
+        raise BadInputError(f"{where}: y holds label {int(y.max())} but the model's output "
+                            f"'{outputs[0].name}' has {width} class(es) (labels 0 … "
+                            f"{classes - 1}); the data and the model do not match")
 
 
 def load_dataset(data: str | Path | None, test: str | Path | None = None) -> Dataset:

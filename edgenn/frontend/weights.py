@@ -11,6 +11,7 @@ takes for the keys to match.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,18 @@ def safe_load(path: str | Path, kind: str = "PyTorch weights file", article: str
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Unsupported global" in str(exc):  # a pickled class, not only tensors
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # PyTorch colours its advice
+        if "Unsupported global" in text or "Weights only load failed" in text:
+            # a pickled class, not only tensors: edgenn's line, never PyTorch's advice to
+            # load it unsafely
+            why = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
             raise BadInputError(
-                f"{path}: holds Python objects, not just tensors; edgenn loads weights "
+                f"{path}: holds Python objects, not just tensors"
+                f"{f' ({why.group(1).strip()[:160]})' if why else ''}; edgenn loads weights "
                 "safely (weights_only) — save `model.state_dict()` with torch.save and pass "
                 "that file") from None
-        raise BadInputError(f"{path}: not {article} {kind} ({first})") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise BadInputError(f"{path}: not {article} {kind} ({first[:200]})") from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, Any]:
@@ -59,9 +65,22 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
 def load_weights(model, path: str | Path) -> str:
     """Load the state dict in `path` into `model` (strictly: every key, every shape);
     returns the sha256 of the weights as loaded, to prove later they were not changed."""
-    state = read_state_dict(path)
+    model.load_state_dict(fit_state_dict(model, read_state_dict(path), path), strict=True)
+    model.eval()
+    return weights_digest(model)
+
+
+def fit_state_dict(model, state: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
+    """`state` with wrapper prefixes removed, checked against `model`: every key, every
+    shape; one line naming what does not fit (PyTorch's own error runs to many lines)."""
+    import torch
+
+    if not isinstance(state, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise BadInputError(f"{path}: the weights are not a state dict (parameter names "
+                            "to tensors)")
     expected = model.state_dict()
-    state = _strip_prefix(state, set(expected))
+    state = _strip_prefix(dict(state), set(expected))
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     shapes = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -76,9 +95,7 @@ def load_weights(model, path: str | Path) -> str:
         if shapes:
             parts.append(f"{len(shapes)} shape mismatch(es): {_few(shapes)}")
         raise BadInputError(f"{path} does not fit the model: " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    return weights_digest(model)
+    return state
 
 
 def output_width(path: str | Path) -> int:

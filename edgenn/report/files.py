@@ -9,6 +9,7 @@ from edgenn.core import BadInputError, write_text_atomic
 from edgenn.core.results import Report
 from edgenn.report.html import write_html
 from edgenn.report.table import render_markdown
+from edgenn.report.validate import check_report_file
 
 
 def write_reports(report: Report, out_dir: Path) -> list[Path]:
@@ -25,6 +26,7 @@ def load_report(path: str | Path) -> Report:
         path = path / "report.json"
     if not path.is_file():
         raise BadInputError(f"report not found: {path}")
+    check_report_file(path)  # edgenn.report.validate: one line naming every problem
     try:
         return Report.from_json(path.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

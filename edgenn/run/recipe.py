@@ -15,6 +15,7 @@ defaults < the model's own `train_defaults` < the recipe < the command line).
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -73,8 +74,8 @@ HELP = {
     "compression.variants": "int8-dynamic, int8-static, fp16, pruned, pruned-int8",
     "compression.calibration_samples": "drawn once from the training split",
     "compression.prune_sparsity": "fraction of channels removed by structured pruning",
-    "compression.max_accuracy_drop": "percentage points against fp32; exit 3 when no "
-                                     "variant meets it",
+    "compression.max_accuracy_drop": "pp against fp32, every row; exit 3 when any row "
+                                     "breaks it",
     "compression.accuracy_tolerance": "pp lost against fp32 before a row is flagged (no "
                                       "budget set)",
     "train.patience": 'unset: a third of the epochs, at least 10; keep = "last": no early stop',
@@ -136,14 +137,33 @@ def _convert(name: str, value: Any, hint: Any) -> tuple[Any, str | None]:
             return None, f"{shown} must be a list of strings"
         return tuple(value), None
     if origin is dict or hint is dict:
-        return (value, None) if isinstance(value, dict) else (None, f"{shown} must be a table")
+        if not isinstance(value, dict):
+            return None, f"{shown} must be a table"
+        bad = _not_finite(value)
+        return (value, None) if bad is None else \
+            (None, f"'{name}.{bad}' must be a finite number (NaN and infinity are not)")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, f"{shown} must be a finite number"
     if not isinstance(hint, type) or not isinstance(value, hint) or (
             isinstance(value, bool) and hint is not bool):
         wanted = getattr(hint, "__name__", str(hint))
         return None, f"{shown} must be of type {wanted}"
     return value, None
+
+
+def _not_finite(value: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first NaN or infinite number inside nested tables and lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return prefix or "value"
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        found = _not_finite(inner, f"{prefix}.{key}" if prefix else str(key))
+        if found:
+            return found
+    return None
 
 
 def _check_bounds(name: str, path: str, value: Any) -> str | None:

@@ -96,20 +96,17 @@ def test_ctrl_c_exits_130_and_leaves_only_complete_files(tmp_path):
     process = subprocess.Popen([*EDGENN, "run", "--targets", "pytorch,cpu", "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
+    staging = tmp_path / ".out.edgenn-staging"  # a run builds beside OUT (edgenn.core.staging)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (out / "model").exists():
+    while time.monotonic() < deadline and not (staging / "model").exists():
         time.sleep(0.2)  # interrupt once the run is under way (training)
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not [p for p in out.rglob("*") if ".partial" in p.name]
-    checkpoint = out / "model" / "checkpoint.pt"
-    if checkpoint.exists():  # whatever was written is whole
-        from edgenn.frontend.train import load_checkpoint
-
-        load_checkpoint(checkpoint)
+    # the interrupted build never became OUT, and nothing of it is left beside OUT
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["bench", "--help"],

@@ -53,6 +53,9 @@ def execute(args: argparse.Namespace, ui) -> int:
     model = Path(args.model)
     if not model.is_file():
         raise BadInputError(f"model not found: {model}")
+    from edgenn.exporters.onnx import load_onnx_artifact
+
+    load_onnx_artifact(model)  # not ONNX, truncated, custom operators: exit 2 here
     data = load_dataset(args.data)
     if not data.labelled or isinstance(data.x_test, dict):
         raise BadInputError(f"{args.data}: simulate measures accuracy against timesteps: it "

@@ -39,7 +39,15 @@ def parse_shape(text: str) -> tuple[int, ...]:
         shape = ()
     if not shape or any(d < 1 for d in shape):
         raise BadInputError(f"--shape '{text}' must be positive integers such as 1,8,8")
+    import math
+
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise BadInputError(f"--shape '{text}' is {math.prod(shape):,} values per sample; "
+                            f"the zoo builds models for at most {MAX_SAMPLE_VALUES:,}")
     return shape
+
+
+MAX_SAMPLE_VALUES = 1 << 24  # 16 M values (e.g. 3×2048×2048): beyond, weights outgrow memory
 
 
 def execute(args: argparse.Namespace, ui) -> int:
@@ -57,8 +65,10 @@ def execute(args: argparse.Namespace, ui) -> int:
         shape, classes = tuple(x.shape[1:]), int(y.max()) + 1
     else:
         shape, classes = parse_shape(args.shape), args.classes
-    if classes < 1:
-        raise BadInputError(f"--classes must be ≥ 1, got {classes}")
+    from edgenn.frontend.data import MAX_CLASSES
+
+    if not 1 <= classes <= MAX_CLASSES:
+        raise BadInputError(f"--classes must be 1 … {MAX_CLASSES:,}, got {classes}")
     rows = []
     for name in MODELS.names():
         try:

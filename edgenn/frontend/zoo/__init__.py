@@ -53,7 +53,34 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **opt
         built = factory(input_shape, int(num_classes), **options)
     except TypeError as exc:
         raise BadInputError(f"model '{name}' could not be built: {exc}") from None
+    except (Exception, SystemExit) as exc:  # the user's code, or a zoo model given bad sizes
+        raise BadInputError(f"model '{name}' could not be built for samples "
+                            f"{input_shape} and {num_classes} classes: "
+                            f"{user_code_error(exc, user_file(name))}") from None
     return _module_of(name, built, input_shape)
+
+
+def user_file(name: str) -> str | None:
+    """The file of a user's `file.py:factory` model name (None for a zoo model)."""
+    return name.rpartition(":")[0] if ".py:" in name else None
+
+
+def user_code_error(exc: BaseException, path: str | Path | None = None) -> str:
+    """One line for an exception raised in code edgenn does not own: where it was raised
+    (the last frame in the user's file `path`) and what it says; SystemExit (sys.exit in
+    a model file) included."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        frames.append(traceback.FrameSummary(exc.filename, exc.lineno or 0, "<module>"))
+    wanted = str(Path(path).resolve()) if path else None
+    inside = [f for f in frames if wanted and str(Path(f.filename).resolve()) == wanted]
+    where = f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
+    if isinstance(exc, SystemExit):
+        return f"{where}the code called sys.exit({exc.code!r})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{where}{type(exc).__name__}" + (f": {text[:300]}" if text else "")
 
 
 def _module_of(name: str, built: Any, input_shape: tuple[int, ...]):
@@ -101,8 +128,9 @@ def _load_user_factory(resolved: str, mtime_ns: int, attribute: str, spec: str):
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise BadInputError(f"model file {path} failed to import: {exc}") from None
+    except (Exception, SystemExit) as exc:  # sys.exit() in a model file must not end edgenn
+        raise BadInputError(f"model file {path} failed to import: "
+                            f"{user_code_error(exc, path)}") from None
     factory = getattr(module, attribute, None)
     if not callable(factory):
         raise BadInputError(f"{path} has no callable '{attribute}'")
