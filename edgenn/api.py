@@ -62,3 +62,44 @@ def _relocated(report: Report, build: StagedBuild) -> Report:
         row.artifact, row.extra = build.relocate(row.artifact), build.relocate(row.extra)
     report.extra = build.relocate(report.extra)
     return report
+
+
+# --- devices (issue 17): the user's boards, measured with `run`/`bench` (RunConfig.devices)
+
+
+def add_device(name: str, url: str, replace_existing: bool = False, **settings):
+    """Add `name` → `url` (ssh://user@host[:port]) to the user's devices.toml and return
+    the `Device`; `settings`: python, scratch, identity, ssh_config, connect_timeout."""
+    from edgenn.core import BadInputError
+    from edgenn.devices import Device, load_devices, save_devices
+
+    devices = load_devices()
+    if name in devices and not replace_existing:
+        raise BadInputError(f"device {name} exists already ({devices[name].url}); replace it "
+                            "with --replace, or remove it first")
+    devices[name] = Device(name=name, url=url, **settings)
+    save_devices(devices)
+    return devices[name]
+
+
+def remove_device(name: str) -> None:
+    """Remove `name` from the user's devices.toml (unknown names are bad input)."""
+    from edgenn.devices import get_device, load_devices, save_devices
+
+    get_device(name)
+    save_devices({k: v for k, v in load_devices().items() if k != name})
+
+
+def list_devices() -> list:
+    """Every `Device` of the user's devices.toml, by name."""
+    from edgenn.devices import load_devices
+
+    return sorted(load_devices().values(), key=lambda device: device.name)
+
+
+def check_device(name: str):
+    """Reach device `name` and return what it has (`DeviceInfo`: OS, architecture, CPU,
+    cores, Python, runtimes); a `DeviceError` says why it cannot be reached."""
+    from edgenn.devices import get_device, probe
+
+    return probe(get_device(name))
