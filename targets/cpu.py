@@ -162,8 +162,9 @@ def profile_nodes(path: Path, feeds: Sequence[dict[str, np.ndarray]], threads: i
 
     The first feed is a warm-up (allocations, first-touch) and is not counted. Each entry:
     `node` (ORT's name for the kernel it ran, after fusion), `op_type`, `provider`, `us`
-    (summed over the counted runs), `runs`, `input_shapes` and `output_shapes` (as run).
-    A session of its own, so the timed runner's figures never include the profiler.
+    (the median over the counted runs: one run preempted on a busy machine does not make a
+    kernel look slow), `runs`, `input_shapes` and `output_shapes` (as run). A session of
+    its own, so the timed runner's figures never include the profiler.
     """
     import json
 
@@ -188,11 +189,13 @@ def profile_nodes(path: Path, feeds: Sequence[dict[str, np.ndarray]], threads: i
         node = name[:-len("_kernel_time")]
         entry = nodes.setdefault(node, {
             "node": node, "op_type": str(args.get("op_name", "?")),
-            "provider": str(args.get("provider", "")), "us": 0.0, "runs": 0,
+            "provider": str(args.get("provider", "")), "durations": [],
             "input_shapes": _shapes(args.get("input_type_shape", [])),
             "output_shapes": _shapes(args.get("output_type_shape", []))})
-        entry["us"] += float(event.get("dur", 0))
-        entry["runs"] += 1
+        entry["durations"].append(float(event.get("dur", 0)))
+    for entry in nodes.values():
+        durations = entry.pop("durations")
+        entry.update(us=float(np.median(durations)), runs=len(durations))
     return list(nodes.values())
 
 

@@ -40,10 +40,11 @@ def _e(text: object) -> str:
 def _profiles(entries: list[dict[str, Any]], peak: float | None) -> str:
     out = ["<h3>Where the time goes</h3>",
            '<p class="legend">Operator time from each runtime\'s own profiler, on runs apart '
-           "from the timed ones (the table's latency never includes a profiler)."
+           "from the timed ones (the table's latency never includes a profiler); each "
+           "kernel's median over the profiled runs."
            + (f" Measured peak: {peak:.1f} GMAC/s (fp32 MatMul in ONNX Runtime, same "
               "threads)." if peak else "") + "</p>",
-           "<table><thead><tr><th>target</th><th>variant</th><th>ms / run</th>"
+           "<table><thead><tr><th>target</th><th>variant</th><th>kernel ms / run</th>"
            "<th>top operators (share of the run)</th></tr></thead><tbody>"]
     details = []
     for entry in entries:
@@ -182,7 +183,7 @@ def profile_lines(result: dict[str, Any]) -> list[str]:
                              f"({cost['energy_share']:.0%}, estimate)")
         else:
             lines.append(f"{head}: {entry['total_ms']:.3f} ms per run of {entry['batch']} "
-                         f"(mean of {entry['runs']} profiled runs)")
+                         f"(kernel medians over {entry['runs']} profiled runs)")
             lines.append("  top operators: " + ", ".join(
                 f"{o['op_type']} {o['share']:.0%}" for o in entry["operators"][:TOP]))
             for layer in entry["layers"][:TOP]:

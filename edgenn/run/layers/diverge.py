@@ -133,8 +133,11 @@ def tflite_layer_outputs(path: Path, x: np.ndarray, order: list[str] | None = No
     from edgenn.targets.tflite import layer_outputs
 
     found: dict[str, np.ndarray] = {}
-    for tensor, _op, value in layer_outputs(Path(path), np.asarray(x, dtype=np.float32)):
+    outputs = layer_outputs(Path(path), np.asarray(x, dtype=np.float32))
+    for index, (tensor, _op, value) in enumerate(outputs):
         layer = latest(tflite_layers(tensor), order or [])
+        if layer is None and index == len(outputs) - 1 and order:
+            layer = order[-1]  # the model's output (`serving_default_…`): the last layer
         if layer is not None:
             found[layer] = value  # the last op of a layer wins: its output
     return found
@@ -154,12 +157,15 @@ def divergence(reference: dict[str, np.ndarray], variants: dict[str, dict[str, n
                ) -> dict[str, Any]:
     """The layers × variants table: per variant and layer the comparison (or None), and the
     first layer (in `order`, default the reference's) whose SNR is under `threshold_db`."""
-    order = [layer for layer in (order or list(reference)) if layer in reference
-             and any(layer in outputs for outputs in variants.values())]
+    order = [layer for layer in (order or list(reference)) if layer in reference]
+    compared = {name: {layer: compare(reference[layer], outputs[layer]) if layer in outputs
+                       else None for layer in order}
+                for name, outputs in variants.items()}
+    # rows no variant could be compared on (a PyTorch-only module, a fused-away tensor)
+    order = [layer for layer in order if any(c[layer] is not None for c in compared.values())]
     table = []
-    for name, outputs in variants.items():
-        layers = {layer: compare(reference[layer], outputs[layer]) if layer in outputs
-                  else None for layer in order}
+    for name, layers in compared.items():
+        layers = {layer: layers[layer] for layer in order}
         below = next((layer for layer in order if layers[layer] is not None
                       and layers[layer]["snr_db"] < threshold_db), None)
         table.append({"variant": name, "first_below": below, "layers": layers})

@@ -100,13 +100,14 @@ def kernel_macs(kernel: dict) -> float:
 
 def summarise(kernels: list[dict], layers: OnnxLayers, batch: int,
               peak_gmacs: float | None) -> dict[str, Any]:
-    """Per-run totals, operator types and layers, each with its share of the run."""
+    """Per-run times (each kernel's median), per operator type and per layer, each with
+    its share of the run."""
     runs = max((k["runs"] for k in kernels), default=0)
-    total_us = sum(k["us"] for k in kernels) / max(runs, 1)
+    total_us = sum(k["us"] for k in kernels)
     by_type: dict[str, float] = {}
     by_layer: dict[str, dict] = {}
     for kernel in kernels:
-        us = kernel["us"] / max(kernel["runs"], 1)
+        us = kernel["us"]
         by_type[kernel["op_type"]] = by_type.get(kernel["op_type"], 0.0) + us
         layer = layers.kernel_layer(kernel["node"]) or kernel["node"]
         entry = by_layer.setdefault(layer, {"layer": layer, "us": 0.0, "kernels": [],
