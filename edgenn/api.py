@@ -103,3 +103,29 @@ def check_device(name: str):
     from edgenn.devices import get_device, probe
 
     return probe(get_device(name))
+
+
+def profile(model: str | os.PathLike[str], data: str | os.PathLike[str],
+            targets: list[str] | None = None, out: str | os.PathLike[str] = "edgenn-out",
+            runs: int = 20, batch_size: int = 1, threads: int = 2,
+            target_options: dict[str, dict] | None = None) -> dict:
+    """Per-operator and per-layer time of a .onnx or .tflite on each target (default: cpu
+    for ONNX, tflite for .tflite) from the runtime's own profiler; spiking targets give
+    spikes, synaptic operations and energy per layer. Writes OUT/profile.json."""
+    from edgenn.run.layers.analyse import profile_command
+    from edgenn.run.layers.profile import ProfileSettings
+
+    return profile_command(Path(model), Path(data), targets, target_options or {}, Path(out),
+                           ProfileSettings(runs=runs, batch_size=batch_size, threads=threads))
+
+
+def diverge(reference: str | os.PathLike[str], variants: list[str | os.PathLike[str]],
+            data: str | os.PathLike[str], samples: int = 32, threshold_db: float = 30.0,
+            threads: int = 2, out: str | os.PathLike[str] | None = None) -> dict:
+    """Layer by layer, SNR / cosine / max error of each variant (.onnx or .tflite) against
+    the reference ONNX on the first `samples` of `data`, and the first layer under
+    `threshold_db` per variant. Writes OUT/diverge.json when `out` is given."""
+    from edgenn.run.layers.analyse import diverge_command
+
+    return diverge_command(Path(reference), [Path(v) for v in variants], Path(data), samples,
+                           threshold_db, threads, None if out is None else Path(out))

@@ -27,6 +27,8 @@ COMMANDS = {  # in the order `edgenn --help` lists them: the main job, its steps
     "prune": "edgenn.cli.commands.prune",
     "compile": "edgenn.cli.commands.compile",
     "bench": "edgenn.cli.commands.bench",
+    "profile": "edgenn.cli.commands.profile",
+    "diverge": "edgenn.cli.commands.diverge",
     "simulate": "edgenn.cli.commands.simulate",
     "compare": "edgenn.cli.commands.compare",
     "targets": "edgenn.cli.commands.targets",
