@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for prerequisite in scripts/tflite_runtime_env.sh scripts/install_chromium.sh \
-        scripts/sshd_test.sh; do
+        scripts/sshd_test.sh scripts/nir_consumers.sh; do
     if [ -f "$prerequisite" ]; then bash "$prerequisite"; fi
 done
 exec .venv/bin/python -m pytest -q "$@"

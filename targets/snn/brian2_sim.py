@@ -1,12 +1,14 @@
 """The reference simulator: brian2, one network per batch of samples.
 
 Neuron index = sample × layer size + neuron; synapses are built with
-`Synapses.connect(i=…, j=…)` from vectorised index arrays, the synaptic effect is an
-`on_pre` add into `v`, and the neuron update is clock-driven (`run_regularly`, no
+`Synapses.connect(i=…, j=…)` from vectorised index arrays (pooling composed into the
+weights, exactly), the synaptic effect is an `on_pre` add into `isyn` (a sum of grid
+values: exact in any order), and the neuron update is clock-driven (`run_regularly`, no
 differential equations). An explicit schedule in the `start` slot reproduces the fast
 simulator's order within a timestep: for each population in topological order,
-`v += I`, incoming synapses, threshold, reset. Large batches are split into chunks of
-`samples_per_network` (memory grows with samples × synapses); each chunk is one network.
+incoming synapses, `v = β·v + (I + isyn)`, threshold (v > θ), reset. Large batches are
+split into chunks of `samples_per_network` (memory grows with samples × synapses); each
+chunk is one network.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from edgenn.core import TargetUnavailableError
 
 from .coding import Drive, SimulationResult
-from .ir import INPUT, SpikingNetwork, dense_matrix
+from .ir import INPUT, Reset, SpikingNetwork, dense_matrix
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +88,21 @@ def _simulate_chunk(network: SpikingNetwork, drive: Drive, chunk: slice, connect
         input_group.thresholder["spike"].when = "start"
         input_group.thresholder["spike"].order = -1
         objects.append(input_group)
+    decay = network.neuron.decay
+    reset = "v = 0" if network.neuron.reset is Reset.ZERO else "v -= theta"
+    # the same operations as the fast simulator: J = I + isyn (exact), v·β (LIF only), v + J;
+    # one statement each, so that brian2's sympy pass cannot reorder the additions
+    integrate = "J = I + isyn\n" + ("" if decay == 1.0 else "v = decay * v\n") + "v = v + J"
     for index, population in enumerate(network.populations):
         theta = float(population.threshold)
-        group = b2.NeuronGroup(batch * population.size, "v : 1\nI : 1\ncount : 1",
-                               threshold="v >= theta", reset="v -= theta\ncount += 1",
-                               clock=clock, namespace={"theta": theta}, name=f"pop{index}")
+        variables = "v : 1\nI : 1\nisyn : 1\nJ : 1\ncount : 1"
+        group = b2.NeuronGroup(batch * population.size, variables,
+                               threshold="v > theta", reset=f"{reset}\ncount += 1",
+                               clock=clock, namespace={"theta": theta, "decay": decay},
+                               name=f"pop{index}")
         group.I = drive.currents[index][chunk].reshape(-1)
-        update = group.run_regularly("v += I", when="start", order=4 * index,
-                                     name=f"pop{index}_update")
+        update = group.run_regularly(f"{integrate}\nisyn = 0", when="start",
+                                     order=4 * index + 1, name=f"pop{index}_update")
         group.thresholder["spike"].when = "start"
         group.thresholder["spike"].order = 4 * index + 2
         group.resetter["spike"].when = "start"
@@ -106,13 +115,13 @@ def _simulate_chunk(network: SpikingNetwork, drive: Drive, chunk: slice, connect
             n_pre = network.source_size(projection.source)
             pre, post, weight = connectivity[index][k]
             offsets = np.arange(batch, dtype=np.int32)[:, None]  # brian2 indices are int32
-            synapses = b2.Synapses(source, group, "w : 1", on_pre="v_post += w", clock=clock,
-                                   name=f"syn{index}_{k}")
+            synapses = b2.Synapses(source, group, "w : 1", on_pre="isyn_post += w",
+                                   clock=clock, name=f"syn{index}_{k}")
             synapses.connect(i=(offsets * n_pre + pre[None]).reshape(-1),
                              j=(offsets * population.size + post[None]).reshape(-1))
             synapses.w = np.tile(weight, batch)
             synapses.pre.when = "start"
-            synapses.pre.order = 4 * index + 1
+            synapses.pre.order = 4 * index
             objects.append(synapses)
         groups.append(group)
     output = groups[-1]

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgenn.core import BadInputError
 
-from .ir import INPUT, SpikingNetwork, to_grid
+from .ir import INPUT, SpikingNetwork
 from .projection import apply_projection
 
 
@@ -31,7 +31,7 @@ class Simulator(str, Enum):
 class Drive:
     """What enters the network: per-population constant current, optional input spikes."""
 
-    currents: tuple[np.ndarray, ...]  # (N, n_p) float64 on the grid, bias included
+    currents: tuple[np.ndarray, ...]  # (N, n_p) float64, bias included
     input_spikes: np.ndarray | None  # (T, N, n_input) bool, Poisson coding only
     timesteps: int
     coding: Coding
@@ -54,8 +54,8 @@ def prepare_drive(network: SpikingNetwork, x: np.ndarray, timesteps: int,
         if coding is Coding.CONSTANT:
             for projection in population.projections:
                 if projection.source == INPUT:
-                    drive = apply_projection(projection, scaled, network.input_shape)
-                    current += to_grid(drive, network.grid_bits)
+                    # as computed, no rounding: a NIR consumer computes the same W·x + b
+                    current += apply_projection(projection, scaled, network.input_shape)
         currents.append(current)
     spikes = None
     if coding is Coding.POISSON:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,16 +45,30 @@ class ConversionConfig:
 
 
 def _projection(source: int, ops: list[LinearOp], source_shape) -> Projection:
-    """One chain as a projection: conv (BN folded in) stays conv, the rest is composed."""
+    """One chain as a projection. Kept as it is: [pool] conv [BN…], and [pool] [flatten…]
+    matmul [BN…] (an average pool becomes a sum pool, its 1/window moved into the
+    weights); anything else (pooling with padding, two pools, …) is composed into one
+    dense matrix, exactly."""
     import torch
 
-    kinds = [op.kind for op in ops]
-    if kinds[:1] == ["conv"] and all(kind == "scale" for kind in kinds[1:]):
-        conv = ops[0].conv
-        weight = conv.weight
-        for op in ops[1:]:  # batch normalisation folds into the convolution
-            weight = weight * op.scale[:, None, None, None]
-        return Projection(source, "conv", weight, conv.stride, conv.pads, conv.groups)
+    pool, rest = None, ops
+    if ops and ops[0].kind == "pool" and ops[0].pool is not None:
+        pool, rest = ops[0].pool, ops[1:]
+    kinds = [op.kind for op in rest]
+    core = next((i for i, k in enumerate(kinds) if k != "reshape"), len(kinds))
+    if core < len(kinds) and kinds[core] in ("conv", "matmul") \
+            and all(k == "scale" for k in kinds[core + 1:]) \
+            and (kinds[core] == "matmul" or core == 0):
+        op = rest[core]
+        weight = op.conv.weight if op.kind == "conv" else op.matrix.T
+        for scale in rest[core + 1:]:  # batch normalisation folds into the weights
+            weight = weight * scale.scale.reshape(-1, *(1,) * (weight.ndim - 1))
+        if pool is not None:  # average = sum / window: the division moves into W
+            weight = weight / pool.window
+            pool = replace(pool, average=False)
+        if op.kind == "conv":
+            return replace(op.conv, source=source, weight=weight, pool=pool)
+        return Projection(source, "dense", np.ascontiguousarray(weight), pool=pool)
     n_pre = int(np.prod(source_shape))
     t = torch.eye(n_pre, dtype=torch.float64).reshape(n_pre, *source_shape)
     for op in ops:
@@ -106,10 +120,9 @@ def convert_onnx(path: str | os.PathLike[str], calibration: np.ndarray,
     normalised = []
     for population, scale in zip(populations, scales, strict=True):
         projections = tuple(
-            Projection(p.source, p.kind,
-                       to_grid(p.weight * (input_scale if p.source == INPUT
-                                           else scales[p.source]) / scale, config.grid_bits),
-                       p.stride, p.pads, p.groups)
+            replace(p, weight=to_grid(p.weight * (input_scale if p.source == INPUT
+                                                  else scales[p.source]) / scale,
+                                      config.grid_bits))
             for p in population.projections)
         normalised.append(Population(population.name, population.shape,
                                      to_grid(population.bias / scale, config.grid_bits), 1.0,

@@ -1,17 +1,19 @@
 """The fast simulator: the whole batch advanced one timestep at a time with torch ops.
 
-Convolutions stay convolutions and dense projections are matrix products, in float64 on
-grid-valued weights, so its spikes equal brian2's exactly (see ir.py).
+Convolutions stay convolutions, pooling is a sum and dense projections are matrix
+products, in float64 on grid-valued weights, so its spikes equal brian2's exactly (see
+ir.py): both compute J exactly and then the same v = β·v + J.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 
 from .coding import Drive, SimulationResult
-from .ir import INPUT, Projection, SpikingNetwork
+from .ir import INPUT, NeuronKind, Projection, Reset, SpikingNetwork
 from .projection import apply_projection as apply_projection  # re-export: it lived here
 from .projection import torch_projection
 
@@ -23,7 +25,21 @@ def exact_in_float32(projection: Projection, grid_bits: int) -> bool:
     below 2**(24 - grid_bits) when the largest fan-in L1 norm does."""
     weight = np.abs(projection.weight)
     fan_in = weight.reshape(weight.shape[0], -1).sum(axis=1).max() if weight.size else 0.0
+    pool = projection.pool
+    if pool is not None:
+        if pool.average and pool.window & (pool.window - 1):
+            return False  # a division by 9 rounds differently in float32
+        fan_in *= pool.window
     return bool(fan_in < 2.0 ** (24 - grid_bits))
+
+
+def grid_bits_of(arrays, at_least: int, at_most: int = 30) -> int | None:
+    """The fewest fractional bits g ≥ `at_least` that put every value on the 2**-g grid."""
+    for bits in range(at_least, at_most + 1):
+        scale = float(2**bits)
+        if all(np.array_equal(np.round(a * scale), a * scale) for a in arrays):
+            return bits
+    return None
 
 
 def _input_bounds(network: SpikingNetwork, index: int, current: np.ndarray, poisson: bool
@@ -35,6 +51,8 @@ def _input_bounds(network: SpikingNetwork, index: int, current: np.ndarray, pois
         if projection.source == INPUT and not poisson:
             continue
         weight = projection.weight
+        if projection.pool is not None:  # a pooled source sums up to `window` spikes
+            weight = weight * projection.pool.window
         if projection.kind == "conv":  # per output channel, ignoring borders: an upper bound
             per_channel = population.size // weight.shape[0]
             rise += np.repeat(np.maximum(weight, 0).reshape(len(weight), -1).sum(1), per_channel)
@@ -52,10 +70,11 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
     The network is feed-forward and spikes cross it within a timestep, so a population's
     synaptic input for a block of timesteps is known once its sources have run through
     that block: each projection is one large product over (timesteps × samples), and
-    only the integrate-and-fire update loops over time. Everything runs in float32 while
-    that is provably exact for grid values (products: fan-in L1 norm; membrane
+    only the neuron update loops over time. IF networks whose currents lie on a grid run
+    in float32 while that is provably exact (products: fan-in L1 norm; membrane
     potentials: a bound on how far v can move within the block, checked before each
-    block), and switches a population to float64 for good once it might not be.
+    block), and switch a population to float64 for good once it might not be; LIF
+    (v·β rounds) and off-grid currents run in float64 throughout, like brian2.
     """
     import torch
 
@@ -63,14 +82,22 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
     n = drive.currents[0].shape[0]
     steps = drive.timesteps
     populations = network.populations
-    limit = 2.0 ** (24 - network.grid_bits)  # |grid value| below this: exact in float32
+    decay = network.neuron.decay
+    zero_reset = network.neuron.reset is Reset.ZERO
+    weights = [q.weight for p in network.populations for q in p.projections]
+    bits = grid_bits_of([*drive.currents, *weights], network.grid_bits)
+    exact32 = network.neuron.kind is NeuronKind.IF and bits is not None
+    # |grid value| below the limit: exact in float32 (a limit of 0 means: never float32)
+    limit = 2.0 ** (24 - bits) if exact32 else 0.0
     poisson = drive.input_spikes is not None
     bounds = [_input_bounds(network, k, c, poisson) for k, c in enumerate(drive.currents)]
     currents = [torch.from_numpy(c) for c in drive.currents]
     currents32 = [c.to(torch.float32) for c in currents]
-    v = [torch.zeros(n, p.size, dtype=torch.float32) for p in populations]
+    v = [torch.zeros(n, p.size, dtype=torch.float32 if exact32 else torch.float64)
+         for p in populations]
     counts = [torch.zeros(n, p.size, dtype=torch.int64) for p in populations]
-    dtypes = [[torch.float32 if exact_in_float32(q, network.grid_bits) else torch.float64
+    dtypes = [[torch.float32 if exact32 and exact_in_float32(q, network.grid_bits)
+               else torch.float64
                for q in p.projections] for p in populations]
     casts = [[_cast(q, dtype) for q, dtype in zip(p.projections, kinds, strict=True)]
              for p, kinds in zip(populations, dtypes, strict=True)]
@@ -116,9 +143,14 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
                 fired = torch.empty(block, n, population.size, dtype=vp.dtype)
                 threshold = population.threshold
                 for step in range(block):
+                    if decay != 1.0:
+                        vp.mul_(decay)
                     vp += inputs[step]
-                    torch.ge(vp, threshold, out=fired[step])
-                    vp.sub_(fired[step], alpha=threshold)
+                    torch.gt(vp, threshold, out=fired[step])
+                    if zero_reset:
+                        vp.masked_fill_(fired[step] > 0, 0.0)
+                    else:
+                        vp.sub_(fired[step], alpha=threshold)
                     if index == last:
                         counts[index] += fired[step].to(torch.int64)
                         out_counts[start + step] = counts[index].numpy()
@@ -136,5 +168,4 @@ def _cast(projection: Projection, dtype) -> Projection:
 
     if dtype == torch.float64:
         return projection
-    return Projection(projection.source, projection.kind, projection.weight.astype(np.float32),
-                      projection.stride, projection.pads, projection.groups)
+    return replace(projection, weight=projection.weight.astype(np.float32))

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgenn.core import BadInputError, UnsupportedOperatorError
 
-from .ir import INPUT, Projection
+from .ir import INPUT, Pool, Projection, torch_projection
 
 FINAL_ONLY = {"Softmax", "LogSoftmax"}  # monotone: harmless as the very last node only
 
@@ -33,10 +33,12 @@ FINAL_ONLY = {"Softmax", "LogSoftmax"}  # monotone: harmless as the very last no
 class LinearOp:
     """A bias-free linear map; `apply` works on (N, *shape) float64 torch tensors."""
 
-    kind: str  # conv | scale | pool | gap | reshape | matmul
+    kind: str  # conv | scale | pool | reshape | matmul
     apply: Callable
     conv: Projection | None = None  # for kind == "conv": the op as a projection
     scale: np.ndarray | None = None  # for kind == "scale": per-channel factors
+    pool: Pool | None = None  # for kind == "pool" without padding: the window (average)
+    matrix: np.ndarray | None = None  # for kind == "matmul": (n_in, n_out)
 
 
 @dataclass
@@ -153,28 +155,42 @@ def _linear(rule: LinearRule) -> Handler:
 
 
 def _conv(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    """Conv in 1-D or 2-D: padding, stride, dilation, groups."""
     import torch
-    import torch.nn.functional as F
 
     weight = consts[1].astype(np.float64)
     bias = consts[2].astype(np.float64) if len(consts) > 2 and consts[2] is not None \
         else np.zeros(weight.shape[0])
-    if weight.ndim != 4 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-        raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) other than 2-D "
+    if weight.ndim not in (3, 4) or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET",
+                                                                              "NOTSET"):
+        raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) other than 1-D or 2-D "
                                                "with explicit pads"])
-    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-        raise UnsupportedOperatorError("snn", [f"Conv ({node.name}) with dilation"])
-    stride = tuple(attrs.get("strides", [1, 1]))
-    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
-    groups = int(attrs.get("group", 1))
-    w = torch.from_numpy(weight)
+    dims = weight.ndim - 2
+    projection = Projection(INPUT, "conv", weight, tuple(attrs.get("strides", [1] * dims)),
+                            tuple(attrs.get("pads", [0] * 2 * dims)),
+                            int(attrs.get("group", 1)),
+                            tuple(attrs.get("dilations", [1] * dims)))
 
-    def apply(t, w=w):
-        return F.conv2d(F.pad(t, (left, right, top, bottom)), w, stride=stride, groups=groups)
-    out_shape = tuple(apply(torch.zeros(1, *shape, dtype=torch.float64)).shape[1:])
-    projection = Projection(INPUT, "conv", weight, stride, (top, left, bottom, right), groups)
+    def apply(t, projection=projection):
+        flat = torch_projection(projection, t.reshape(t.shape[0], -1), tuple(t.shape[1:]))
+        return flat.reshape(t.shape[0], *out_shape)
+    probe = torch_projection(projection, torch.zeros(1, int(np.prod(shape)),
+                                                     dtype=torch.float64), shape)
+    out_shape = (weight.shape[0], *_conv_spatial(shape, projection))
+    if probe.shape[1] != int(np.prod(out_shape)):
+        raise UnsupportedOperatorError("snn", [f"Conv ({node.name}): unexpected output size"])
+    extra = (None,) * dims
     return (LinearOp("conv", apply, projection),
-            lambda c: _torch_apply(LinearOp("", apply), c) + bias[:, None, None], out_shape)
+            lambda c: _torch_apply(LinearOp("", apply), c) + bias[(slice(None), *extra)],
+            out_shape)
+
+
+def _conv_spatial(shape: tuple[int, ...], projection: Projection) -> tuple[int, ...]:
+    dims = projection.spatial_dims
+    kernel = projection.weight.shape[2:]
+    return tuple((n + projection.pads[i] + projection.pads[dims + i]
+                  - projection.dilation[i] * (kernel[i] - 1) - 1) // projection.stride[i] + 1
+                 for i, n in enumerate(shape[1:]))
 
 
 def _gemm(node, shape: tuple[int, ...], consts: list, attrs: dict):
@@ -199,7 +215,7 @@ def _gemm(node, shape: tuple[int, ...], consts: list, attrs: dict):
     if bias.size == 0:
         bias = np.zeros(out_features)
     m = torch.from_numpy(matrix)
-    linear = LinearOp("matmul", lambda t, m=m: t @ m)
+    linear = LinearOp("matmul", lambda t, m=m: t @ m, matrix=matrix)
     return linear, lambda c: c @ matrix + bias, (out_features,)
 
 
@@ -215,41 +231,50 @@ def _batchnorm(node, shape: tuple[int, ...], consts: list, attrs: dict):
             lambda c: c * scale.reshape(-1, *extra) + shift.reshape(-1, *extra), shape)
 
 
-def _pool(apply: Callable, shape: tuple[int, ...]):
+def _pool(apply: Callable, shape: tuple[int, ...], window: Pool | None = None):
     """An average pooling `apply` as a linear op, with its output shape."""
     import torch
 
     out_shape = tuple(apply(torch.zeros(1, *shape, dtype=torch.float64)).shape[1:])
-    pool = LinearOp("pool", apply)
+    pool = LinearOp("pool", apply, pool=window)
     return pool, lambda c: _torch_apply(pool, c), out_shape
 
 
 def _global_average_pool(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    spatial = tuple(range(2, len(shape) + 1))
+
     def apply(t):
-        return t.mean(dim=(2, 3), keepdim=True)
-    return _pool(apply, shape)
+        return t.mean(dim=spatial, keepdim=True)
+    return _pool(apply, shape, Pool(tuple(shape[1:]), tuple(shape[1:]), average=True))
 
 
 def _average_pool(node, shape: tuple[int, ...], consts: list, attrs: dict):
+    """AveragePool in 1-D or 2-D; without padding it stays a pooling window."""
     import torch
     import torch.nn.functional as F
 
-    if attrs.get("ceil_mode", 0) or len(attrs["kernel_shape"]) != 2:
-        raise UnsupportedOperatorError("snn", [f"AveragePool ({node.name}) with "
-                                               "ceil_mode or not 2-D"])
     kernel = tuple(attrs["kernel_shape"])
-    stride = tuple(attrs.get("strides", [1] * len(kernel)))  # ONNX: stride 1 when unset
-    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    dims = len(kernel)
+    if attrs.get("ceil_mode", 0) or dims not in (1, 2) or len(shape) != dims + 1 \
+            or any(d != 1 for d in attrs.get("dilations", [1] * dims)):
+        raise UnsupportedOperatorError("snn", [f"AveragePool ({node.name}) with ceil_mode, "
+                                               "dilation, or not 1-D/2-D"])
+    stride = tuple(attrs.get("strides", [1] * dims))  # ONNX: stride 1 when unset
+    pads = list(attrs.get("pads", [0] * 2 * dims))
+    widths = [w for b, e in zip(pads[:dims][::-1], pads[dims:][::-1], strict=True)
+              for w in (b, e)]
     include = bool(attrs.get("count_include_pad", 0))
+    average = F.avg_pool1d if dims == 1 else F.avg_pool2d
 
     def apply(t):
-        if include or not any((top, left, bottom, right)):
-            return F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
+        if include or not any(pads):
+            return average(F.pad(t, widths), kernel, stride)
         ones = torch.ones_like(t[:1])
-        sums = F.avg_pool2d(F.pad(t, (left, right, top, bottom)), kernel, stride)
-        count = F.avg_pool2d(F.pad(ones, (left, right, top, bottom)), kernel, stride)
+        sums = average(F.pad(t, widths), kernel, stride)
+        count = average(F.pad(ones, widths), kernel, stride)
         return sums / count
-    return _pool(apply, shape)
+    window = None if any(pads) else Pool(kernel, stride, average=True)
+    return _pool(apply, shape, window)
 
 
 def _reshape_to(out_shape: tuple[int, ...]):
