@@ -132,13 +132,38 @@ def table_section(report: Report) -> str:
     recommended = _recommended_variants(report)
     header = "".join(f'<th class="{"text" if c.text else "num"}" scope="col">{_e(c.name)}</th>'
                      for c in columns)
-    body = "\n".join(_row(row, columns, id(row) in front,
-                          recommended.get(row.target) == row.variant) for row in report.rows)
+    body = "\n".join(_device_heading(row, len(columns)) if isinstance(row, str) else
+                     _row(row, columns, id(row) in front,
+                          recommended.get(row.target) == row.variant)
+                     for row in _grouped_by_device(report))
     if not report.rows:
         body = f'<tr><td class="text" colspan="{len(columns)}">no rows measured</td></tr>'
     return (f'<section class="card" id="comparison"><h2>Comparison</h2><div class="scroll">'
             f'<table id="comparison-table"><thead><tr>{header}</tr></thead>\n<tbody>\n{body}\n'
             f'</tbody></table></div><p class="legend">{LEGEND}</p></section>')
+
+
+def _grouped_by_device(report: Report) -> list[Measurement | str]:
+    """This machine's rows, then each device's rows (`--device`) under a line that says
+    what the device is (its row's `extra["device"]`)."""
+    groups: dict[str | None, list[Measurement]] = {}
+    for row in report.rows:
+        device = row.extra.get("device")
+        name = str(device.get("name")) if isinstance(device, Mapping) else None
+        groups.setdefault(name, []).append(row)
+    ordered: list[Measurement | str] = list(groups.pop(None, []))
+    for name, rows in groups.items():
+        facts = max((r.extra["device"] for r in rows), key=len)  # a failed row knows less
+        described = " · ".join(str(facts[k]) for k in ("arch", "system", "cpu") if facts.get(k))
+        cores = f" · {facts['cores']} cores" if facts.get("cores") else ""
+        ordered += [f"measured on device {name}" + (f" ({described}{cores})"
+                                                    if described else ""), *rows]
+    return ordered
+
+
+def _device_heading(text: str, width: int) -> str:
+    return (f'<tr class="device-group"><th class="text" colspan="{width}" scope="rowgroup">'
+            f'{_e(text)}</th></tr>')
 
 
 def _row(row: Measurement, columns: list[Column], on_front: bool, recommended: bool) -> str:

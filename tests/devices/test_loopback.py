@@ -79,6 +79,11 @@ def test_cli_bench_on_the_loopback_device(sshd, config_home, cnn_onnx, digits_np
     assert remote["lineage"][-1] == "device:loop"
     assert remote["extra"]["remote_s"]["attempts"] == 1
     assert "cpu@loop" in (out / "report.md").read_text()
+    page = (out / "report.html").read_text()  # device rows grouped under what the device is
+    assert f"measured on device loop ({platform.machine()}" in page
+    table = page[page.index('id="comparison-table"'):]
+    assert table.index('data-target="cpu"') < table.index("measured on device loop") < \
+        table.index('data-target="cpu@loop"')
     assert wait_until_empty(scratch) == []
 
 
