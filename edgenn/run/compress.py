@@ -101,31 +101,39 @@ def budget_record(reference: float, accuracy: float, max_drop: float | None) -> 
 
 
 def pick_candidate(rows: Sequence[dict[str, Any]], noise: float) -> tuple[dict, str]:
-    """The fastest candidate that meets the budget — but never one that loses accuracy
-    against another whose latency is within `noise` (relative) of it: timings that close
-    are not a real difference, accuracy is."""
+    """The candidate that meets the budget, chosen so that timing noise cannot decide:
+    start from the preferred one (`preferred`: most accurate, then the preference order)
+    and move to a faster one only while it is faster by more than `noise` (relative).
+    Timings closer than that are not a real difference; accuracy and the fixed order are
+    — so two runs with one seed choose the same format."""
     meeting = [r for r in rows if r["meets_budget"]]
     if not meeting:  # the float fallback repairs the fastest
         return (min(rows, key=lambda r: r["p50_ms"]),
                 "no candidate meets the budget: fastest kept for the float fallback")
-    fastest = min(meeting, key=lambda r: r["p50_ms"])
-    close = [r for r in meeting if r["p50_ms"] <= fastest["p50_ms"] * (1 + noise)]
-    if len(close) == 1:
-        return fastest, "fastest candidate that meets the budget"
-    return within_noise(close, noise)
-
-
-def within_noise(close: Sequence[dict[str, Any]], noise: float) -> tuple[dict, str]:
-    """Candidates whose timings lie within `noise` of each other are equally fast: timing
-    must not decide between them, or two runs with one seed would choose differently. The
-    most accurate is kept; among equally accurate ones, the first in the preference order
-    (the order of `CompressionConfig.candidates`, `rows` keeps it)."""
-    best = max(close, key=lambda r: r["val_accuracy"])  # max keeps the first of equals
+    chosen = preferred(meeting)
+    while True:
+        faster = [r for r in meeting if r["p50_ms"] * (1 + noise) < chosen["p50_ms"]]
+        if not faster:
+            break
+        chosen = preferred(faster)
+    close = [r for r in meeting if r is not chosen and r["p50_ms"] < chosen["p50_ms"]]
+    if not close:
+        return chosen, "fastest candidate that meets the budget"
     names = ", ".join(r["name"] for r in close)
-    tie = [r for r in close if r["val_accuracy"] == best["val_accuracy"]]
-    how = "first in the preference order" if len(tie) > 1 else "most accurate"
-    return best, (f"timings within {noise:.0%} of each other ({names}): not a real "
-                  f"difference; kept the {how}")
+    return chosen, (f"{names} timed within {noise:.0%} of it: not a real difference, so "
+                    f"the {preferred_reason(meeting, chosen)} was kept")
+
+
+def preferred(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The most accurate of `rows`; among equally accurate ones, the first in the
+    preference order (`CompressionConfig.candidates`' order, which `rows` keeps)."""
+    return max(rows, key=lambda r: r["val_accuracy"])  # max keeps the first of equals
+
+
+def preferred_reason(rows: Sequence[dict[str, Any]], chosen: dict[str, Any]) -> str:
+    equal = [r for r in rows if r["val_accuracy"] == chosen["val_accuracy"]]
+    return "first in the preference order of the equally accurate" if len(equal) > 1 \
+        else "most accurate"
 
 
 def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,

@@ -1,0 +1,99 @@
+"""One seed, one result: two runs give byte-identical artifacts, the same int8 formats and
+the same accuracies; a timing difference within noise never decides the int8 format; and
+a run that fails late leaves the previous build exactly as it was."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgenn.run.compress import pick_candidate
+
+NAMES = ("qdq-u8-act-s8-per-channel", "qdq-s8-act-s8-per-channel", "library-default")
+
+
+def rows(p50s, accuracies, meets=(True, True, True)):
+    return [{"name": n, "p50_ms": t, "val_accuracy": a, "meets_budget": m}
+            for n, t, a, m in zip(NAMES, p50s, accuracies, meets, strict=True)]
+
+
+jitter = st.floats(min_value=0.96, max_value=1.04)  # ±4 % of timing noise per measurement
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.tuples(jitter, jitter, jitter),
+       st.tuples(*(st.sampled_from([0.95, 0.96]) for _ in NAMES)))
+def test_timings_within_noise_never_decide(noise, accuracies):
+    """Equally fast candidates: whatever the noise, the most accurate, then the first in
+    the preference order, is kept."""
+    chosen, reason = pick_candidate(rows(noise, accuracies), noise=0.1)
+    best = max(accuracies)
+    assert chosen["name"] == NAMES[accuracies.index(best)]
+    if any(r != chosen["p50_ms"] and r < chosen["p50_ms"] for r in noise):
+        assert "not a real difference" in reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.tuples(jitter, jitter, jitter))
+def test_a_real_speed_difference_still_wins(noise):
+    """library-default truly 2× faster (at equal accuracy): chosen in every run."""
+    p50s = [2.0 * noise[0], 2.0 * noise[1], 1.0 * noise[2]]
+    chosen, reason = pick_candidate(rows(p50s, (0.95, 0.95, 0.95)), noise=0.1)
+    assert chosen["name"] == "library-default"
+    assert reason == "fastest candidate that meets the budget"
+
+
+QUICK = ["--model", "mlp", "--targets", "cpu", "--variants", "int8-static,int8-dynamic",
+         "--epochs", "2", "--runs", "3", "--warmup", "0", "--no-isolate", "--quiet",
+         "--seed", "7"]
+
+
+def artifacts(out):
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {entry["path"]: entry["sha256"] for entry in manifest["artifacts"]}
+
+
+def outcome(out):
+    report = json.loads((out / "report.json").read_text())
+    return [(r["target"], r["variant"], r["accuracy"], r["top1_agreement"],
+             r["extra"].get("selection", {}).get("chosen")) for r in report["rows"]]
+
+
+def files(out):
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_two_seeded_runs_are_identical_and_a_late_failure_keeps_the_build(tmp_path, capsys):
+    from edgenn.cli.program import main
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["run", *QUICK, "--out", str(first)]) == 0
+    assert main(["run", *QUICK, "--out", str(second)]) == 0
+    assert artifacts(first) == artifacts(second)  # checkpoint, .pt2, ONNX, int8, data …
+    assert len(artifacts(first)) >= 7
+    assert outcome(first) == outcome(second)
+    for name in ("model/checkpoint.pt", "model/model.onnx", "data/test.npz"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+
+    # a run that trains, then fails (the model cannot be exported), into the good build
+    model = tmp_path / "late.py"
+    model.write_text("import torch, torch.nn as nn\n"
+                     "class Net(nn.Module):\n"
+                     "    def __init__(self, n):\n        super().__init__()\n"
+                     "        self.fc = nn.Linear(64, n)\n"
+                     "    def forward(self, x):\n"
+                     "        x = x.flatten(1)\n"
+                     "        return self.fc(x) + float(x.detach().numpy().sum()) * 0\n"
+                     "def build(input_shape, num_classes):\n    return Net(num_classes)\n")
+    before = files(first)
+    capsys.readouterr()
+    code = main(["run", *QUICK[2:], "--model", f"{model}:build", "--out", str(first)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "cannot capture the model" in err
+    assert f"{model}:8" in err  # the line of the user's code that cannot be traced
+    assert files(first) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "late.py", "second"]
