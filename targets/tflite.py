@@ -106,12 +106,13 @@ class TfliteTarget:
         raise TargetUnavailableError(NO_OP_PROFILER)
 
 
-# Checked in ai-edge-litert 2.3's interpreter.py and its extension modules: the
-# Interpreter takes `experimental_force_delegate_node_profiling`, but Python has no way to
-# install a profiler or to read per-op times back.
-NO_OP_PROFILER = ("LiteRT's Python package exposes no per-operator profiler (the Interpreter "
-                  "cannot install one or return its events); LiteRT's benchmark_model tool "
-                  "with --enable_op_profiling=true gives per-op times on the device")
+# Checked in ai-edge-litert 2.3: the Interpreter takes
+# `experimental_force_delegate_node_profiling` but cannot install a profiler or return its
+# events, and CompiledModel's options have no profiling switch; libLiteRt.so has a C
+# profiler (LiteRtCompiledModelGetProfiler, LiteRtGetProfilerEvents) with no Python binding.
+NO_OP_PROFILER = ("LiteRT's Python package exposes no per-operator profiler (the C library's "
+                  "profiler has no Python binding); LiteRT's benchmark_model tool with "
+                  "--enable_op_profiling=true gives per-op times on the device")
 
 
 def layer_outputs(path: Path, x: np.ndarray, runtime: Runtime = Runtime.AUTO

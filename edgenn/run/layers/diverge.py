@@ -63,16 +63,20 @@ def align(reference: np.ndarray, value: np.ndarray) -> np.ndarray | None:
 
 
 def torch_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Output of every named submodule of `model` on `x`, in execution order."""
+    """Output of every named submodule of `model` on `x`, in execution order (a container
+    whose output is its last child's tensor is that child's layer, not one of its own)."""
     import torch
 
     outputs: dict[str, np.ndarray] = {}
     handles = []
+    last: list = [None]  # a container handing on its last child's tensor adds no layer
 
     def keep(name: str) -> Callable:
         def hook(_module, _inputs, output) -> None:
-            if isinstance(output, torch.Tensor) and output.is_floating_point():
+            if isinstance(output, torch.Tensor) and output.is_floating_point() \
+                    and output is not last[0]:
                 outputs[name] = output.detach().float().cpu().numpy()
+                last[0] = output
         return hook
 
     for name, module in model.named_modules():
