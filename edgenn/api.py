@@ -129,3 +129,24 @@ def diverge(reference: str | os.PathLike[str], variants: list[str | os.PathLike[
 
     return diverge_command(Path(reference), [Path(v) for v in variants], Path(data), samples,
                            threshold_db, threads, None if out is None else Path(out))
+
+
+def sweep(path: str | os.PathLike[str], out: str | os.PathLike[str] = "edgenn-sweep",
+          address: str | None = None, sequential: bool = False, dry_run: bool = False,
+          retry_failed: bool = False) -> dict:
+    """`edgenn sweep PATH`: every point of the sweep file not finished in `out`, on Ray
+    when it is installed (a local instance, or the cluster at `address`), else here one
+    after another; writes OUT/sweep.json and sweep.md and returns sweep.json's content
+    (rows, front, recommended). `dry_run`: the plan and its split, nothing built."""
+    from edgenn.sweep import execute, load_sweep
+    from edgenn.sweep.dryrun import dry_run as plan
+    from edgenn.sweep.summary import summarize, write_summary
+
+    spec = load_sweep(path)
+    if dry_run:
+        return plan(spec, out, address=address)
+    outcome = execute(spec, out, address=address, use_ray=False if sequential else None,
+                      retry_failed=retry_failed)
+    summary = summarize(spec, outcome)
+    write_summary(summary, out)
+    return summary
