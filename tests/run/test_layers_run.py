@@ -42,3 +42,34 @@ def test_a_recipe_switches_the_analysis_off(tmp_path):
     report = json.loads((tmp_path / "off" / "report.json").read_text())
     assert "layers" not in report["extra"]
     assert report["settings"]["layers"]["profile"] is False
+
+
+@pytest.mark.slow
+def test_a_user_onnx_is_compared_with_its_own_fp32_by_node_name(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.normal(size=(6, 16)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.normal(size=(16, 3)).astype(np.float32), "w2")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"], name="hidden"),
+         helper.make_node("Relu", ["h"], ["r"], name="act"),
+         helper.make_node("MatMul", ["r", "w2"], ["scores"], name="head")], "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 3])], [w1, w2])
+    model = tmp_path / "mlp.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=rng.normal(size=(64, 6)).astype(np.float32))
+    assert main(["run", str(model), "--data", str(data), "--targets", "cpu", "--variants",
+                 "int8-dynamic", "--runs", "5", "--warmup", "1", "--out", str(tmp_path / "o"),
+                 "--quiet", "--no-isolate"]) == 0
+    layers = json.loads((tmp_path / "o" / "report.json").read_text())["extra"]["layers"]
+    divergence = layers["divergence"]
+    assert divergence["reference"] == "onnx fp32"
+    assert divergence["layers"] == ["hidden", "act", "head"]
+    assert [v["variant"] for v in divergence["variants"]] == ["onnx int8-dynamic"]
+    cpu = next(p for p in layers["profiles"] if p["variant"] == "fp32")
+    assert {layer["layer"] for layer in cpu["layers"]} <= {"hidden", "act", "head"}

@@ -31,7 +31,7 @@ def for_run(model, artifacts: Sequence[Artifact], compiled: Sequence[tuple[str, 
     """Profiles of every compiled row with a profiler and the layers × variants table of
     every ONNX, TFLite and spiking variant against `model` (PyTorch; None: fp32 ONNX)."""
     start = time.perf_counter()
-    x = np.asarray(samples.take(x_test, slice(0, settings.samples)))
+    x = samples.take(x_test, slice(0, settings.samples))  # one array, or one per input
     sources = {a.variant: Path(a.path) for a in artifacts if a.format == "onnx"}
     targets = {name: create_target(name, **target_options.get(name, {}))
                for name in {name for name, _ in compiled}}
@@ -43,7 +43,10 @@ def for_run(model, artifacts: Sequence[Artifact], compiled: Sequence[tuple[str, 
         result["profiles"] = profile.profile_compiled(
             chosen, sources, x, profile.ProfileSettings(settings.profile_runs, batch_size,
                                                         threads), targets, peak)
-    if settings.diverge and "fp32" in sources:
+    if settings.diverge and isinstance(x, dict):
+        result["divergence"] = {"unavailable": "per-layer divergence compares one-input "
+                                               f"models; this one takes {', '.join(x)}"}
+    elif settings.diverge and "fp32" in sources:
         spiking = [(targets[n], a) for n, a in compiled if n == "snn-fast"
                    and a.variant == "fp32"]
         try:
