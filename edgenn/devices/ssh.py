@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import enum
 import os
+import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from edgenn.core import EdgeNNError
@@ -72,9 +76,56 @@ class SshTransport:
     def __init__(self, device: Device, executable: str = "ssh") -> None:
         self.device = device
         self.executable = executable
+        self.control_path: str | None = None  # set inside `shared_connection`
 
     def argv(self, command: str) -> list[str]:
-        """The ssh command line for a remote `command` (already quoted by the caller)."""
+        """The ssh command line for a remote POSIX sh `command` (its values already quoted
+        by the caller)."""
+        # sshd hands the command to the user's login shell, which may not be POSIX (fish,
+        # csh): the script runs under sh, passed as one quoted word any shell takes
+        return [*self._options(), "--", self.device.address.host,
+                f"sh -c {shlex.quote(command)}"]
+
+    @contextmanager
+    def shared_connection(self) -> Iterator[None]:
+        """One SSH connection for every call in the block (OpenSSH multiplexing: a master
+        process on a control socket in a private local folder), so that each call skips
+        the handshake. A call whose master has died connects on its own, as usual."""
+        if self.control_path is not None:
+            yield
+            return
+        self._require_client()
+        with tempfile.TemporaryDirectory(prefix="edgenn-ssh-") as folder, \
+                tempfile.TemporaryFile() as errors:
+            socket = os.path.join(folder, "control")
+            master = subprocess.Popen(
+                [*self._options(), "-M", "-N", "-o", "ControlPersist=no",
+                 "-o", f"ControlPath={socket}", "--", self.device.address.host],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+            try:
+                deadline = time.monotonic() + self.device.connect_timeout + 30
+                while not os.path.exists(socket) and master.poll() is None \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if not os.path.exists(socket):
+                    master.kill()
+                    master.wait()
+                    errors.seek(0)
+                    text = errors.read().decode("utf-8", "replace") or "no answer"
+                    raise self.login_error(Completed(SSH_FAILED, b"", text))
+                self.control_path = socket
+                yield
+            finally:
+                self.control_path = None
+                if master.poll() is None:
+                    master.terminate()
+                    try:
+                        master.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        master.kill()
+                        master.wait()
+
+    def _options(self) -> list[str]:
         device, address = self.device, self.device.address
         argv = [self.executable, "-T", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                 "-o", f"ConnectTimeout={device.connect_timeout}",
@@ -88,17 +139,22 @@ class SshTransport:
             argv += ["-p", str(address.port)]
         if address.user:
             argv += ["-l", address.user]
-        return [*argv, "--", address.host, command]
+        if self.control_path:
+            argv += ["-o", "ControlMaster=no", "-o", f"ControlPath={self.control_path}"]
+        return argv
+
+    def _require_client(self) -> None:
+        if shutil.which(self.executable) is None:
+            raise DeviceError(Fault.NO_CLIENT, "the OpenSSH client (ssh) is not installed on "
+                                               "this machine (Debian/Ubuntu: apt-get install "
+                                               "openssh-client)")
 
     def call(self, command: str, stdin: bytes | int | None = None,
              timeout: float | None = None, hold_stdin: bool = False) -> Completed:
         """Run `command` on the device. `stdin`: bytes to send, or an open file descriptor.
         `hold_stdin`: keep the remote command's stdin open until it ends, so that it sees
         end-of-file if the host side goes away (the runner's dead-man switch)."""
-        if shutil.which(self.executable) is None:
-            raise DeviceError(Fault.NO_CLIENT, "the OpenSSH client (ssh) is not installed on "
-                                               "this machine (Debian/Ubuntu: apt-get install "
-                                               "openssh-client)")
+        self._require_client()
         held_read = held_write = None
         if hold_stdin:
             held_read, held_write = os.pipe()
@@ -151,6 +207,4 @@ def last_lines(text: str, count: int = 2, limit: int = 300) -> str:
 
 def quote_all(words: Sequence[str]) -> str:
     """Words as one shell-safe string."""
-    import shlex
-
     return " ".join(shlex.quote(word) for word in words)

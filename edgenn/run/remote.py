@@ -26,6 +26,7 @@ from edgenn.devices import (
     DeviceInfo,
     Fault,
     RemoteFile,
+    SshTransport,
     get_device,
 )
 from edgenn.devices import measure as measure_remote
@@ -69,10 +70,20 @@ def _device_rows(device: Device, compiled: Sequence[tuple[str, Artifact]],
                                    f"run ONNX Runtime: the {', '.join(REMOTE_TARGETS)} "
                                    "targets)")]
     hooks.status(f"device {device.name}: checking {device.url}")
+    transport = SshTransport(device)
     try:
-        info = probe_device(device, NEEDED)
-    except DeviceError as exc:
+        with transport.shared_connection():  # one SSH handshake for all the device's rows
+            return _measure_on(device, transport, remote, targets, config, test_path,
+                               reference_path, hooks)
+    except DeviceError as exc:  # cannot connect or log in: every row of the device says why
         return [_decided(name, device, "failed", str(exc)) for name in targets]
+
+
+def _measure_on(device: Device, transport: SshTransport,
+                remote: Sequence[tuple[str, Artifact]], targets: Sequence[str],
+                config: RunConfig, test_path: Path, reference_path: Path | None,
+                hooks: Hooks) -> list[Measurement]:
+    info = probe_device(device, NEEDED, transport)
     missing = info.missing(NEEDED)
     if missing:
         facts = info.facts
@@ -84,7 +95,7 @@ def _device_rows(device: Device, compiled: Sequence[tuple[str, Artifact]],
     with hooks.progress(f"measure on {device.name} ({info.arch})", len(remote)) as advance:
         for name, artifact in remote:
             row = measure_row(device, info, name, artifact, config, test_path,
-                              reference_path, hooks)
+                              reference_path, hooks, transport)
             rows.append(row)
             advance(info=row.label)
     return rows
@@ -99,7 +110,7 @@ def _decided(target: str, device: Device, status: str, reason: str,
 
 def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifact,
                 config: RunConfig, test_path: Path, reference_path: Path | None,
-                hooks: Hooks) -> Measurement:
+                hooks: Hooks, transport: SshTransport | None = None) -> Measurement:
     """Measure one compiled artifact on `device`; never raises."""
     settings = config.latency
     row = Measurement(target=f"{target}@{device.name}", variant=artifact.variant,
@@ -122,8 +133,8 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
            **REMOTE_TARGETS[target]}
     try:
         row.size_bytes = artifact.size_bytes()
-        result = measure_remote(device, files, job, on_stage=lambda stage: hooks.status(
-            f"{row.label}: {stage} on device {device.name}"))
+        result = measure_remote(device, files, job, transport, on_stage=lambda stage:
+                                hooks.status(f"{row.label}: {stage} on device {device.name}"))
     except DeviceError as exc:
         row.status = "skipped" if exc.fault is Fault.RUNTIME_MISSING else "failed"
         row.reason = str(exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from edgenn.core import BadInputError
@@ -69,4 +71,6 @@ def test_ssh_command_line_is_an_argv_in_batch_mode():
     assert argv[0] == "ssh" and "BatchMode=yes" in argv
     assert argv[argv.index("-p") + 1] == "2200" and argv[argv.index("-l") + 1] == "pi"
     assert argv[argv.index("-i") + 1] == "/k" and argv[argv.index("-F") + 1] == "/c"
-    assert argv[-3:] == ["--", "host", "echo 'a b'"]  # no option can hide in the host
+    # no option can hide in the host; the script runs under sh whatever the login shell
+    assert argv[-3:] == ["--", "host", "sh -c 'echo '\"'\"'a b'\"'\"''"]
+    assert shlex.split(argv[-1]) == ["sh", "-c", "echo 'a b'"]

@@ -135,15 +135,20 @@ def runner_started(scratch: Path, seconds: float = 60) -> bool:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("back_for_retry", [False, True], ids=["stays-down", "comes-back"])
-def test_server_stopped_mid_run(sshd, cnn_onnx, digits_npz, back_for_retry):
+@pytest.mark.parametrize("back_for_retry, shared", [(False, True), (True, True), (False, False)],
+                         ids=["stays-down", "comes-back", "stays-down-own-connections"])
+def test_server_stopped_mid_run(sshd, cnn_onnx, digits_npz, back_for_retry, shared):
     """sshd and its sessions are killed while the runner measures (a million timed runs):
     retried once; with the server still down the second failure is the reason, with it
-    back the retry measures. Either way the runner notices, stops, and its scratch
-    folder is removed on the device."""
-    from edgenn.devices import DeviceError, Fault, RemoteFile, measure
+    back the retry measures (its shared connection gone, on a connection of its own).
+    Either way the runner notices, stops, and its scratch folder is removed on the
+    device."""
+    from contextlib import nullcontext
+
+    from edgenn.devices import DeviceError, Fault, RemoteFile, SshTransport, measure
 
     device = sshd.device()
+    transport = SshTransport(device)
     job = {"model": "model.onnx", "data": "test.npz", "threads": 1, "warmup": 1,
            "runs": 1_000_000, "batch_size": 1, "eval_batch": 512}
     stages = []
@@ -162,12 +167,14 @@ def test_server_stopped_mid_run(sshd, cnn_onnx, digits_npz, back_for_retry):
                 sshd.start()
 
     files = [RemoteFile(cnn_onnx, "model.onnx"), RemoteFile(digits_npz, "test.npz")]
+    connection = transport.shared_connection() if shared else nullcontext()
     if back_for_retry:
-        result = measure(device, files, job, on_stage=on_stage)
+        with connection:
+            result = measure(device, files, job, transport, on_stage=on_stage)
         assert result.attempts == 2 and len(result.payload["latency_samples_ms"]) == 10
     else:
-        with pytest.raises(DeviceError) as failure:
-            measure(device, files, job, on_stage=on_stage)
+        with connection, pytest.raises(DeviceError) as failure:
+            measure(device, files, job, transport, on_stage=on_stage)
         assert failure.value.fault is Fault.DROPPED
         assert "connection dropped mid-measurement" in str(failure.value)
         assert "retried once" in str(failure.value) and "unreachable" in str(failure.value)
