@@ -47,11 +47,18 @@ def _profiles(entries: list[dict[str, Any]], peak: float | None) -> str:
            "<table><thead><tr><th>target</th><th>variant</th><th>kernel ms / run</th>"
            "<th>top operators (share of the run)</th></tr></thead><tbody>"]
     details = []
+    said: set[tuple[str, str]] = set()
     for entry in entries:
         label = f"{_e(entry['target'])}</td><td>{_e(entry['variant'])}"
         if "unavailable" in entry:
-            out.append(f"<tr><td>{label}</td><td>–</td><td class=\"reason\">"
-                       f"{_e(entry['unavailable'])}</td></tr>")
+            if (entry["target"], entry["unavailable"]) in said:
+                continue  # one line per target and reason, not one per variant
+            said.add((entry["target"], entry["unavailable"]))
+            same = sum(e["target"] == entry["target"] and e.get("unavailable")
+                       == entry["unavailable"] for e in entries)
+            variant = _e(entry["variant"]) if same == 1 else f"all {same}"
+            out.append(f"<tr><td>{_e(entry['target'])}</td><td>{variant}</td><td>–</td>"
+                       f"<td class=\"reason\">{_e(entry['unavailable'])}</td></tr>")
         elif "spiking" in entry:
             out.append(f"<tr><td>{label}</td><td>–</td><td>spiking: per-layer spikes, "
                        "synaptic operations and energy below</td></tr>")
@@ -71,11 +78,12 @@ def _bar(operators: list[dict[str, Any]]) -> str:
     pieces = [(o["op_type"], o["share"]) for o in top] + ([("other", rest)] if rest > 0.005
                                                           else [])
     bar = "".join(
-        f'<span title="{_e(name)} {share:.0%}" style="display:inline-block;height:10px;'
-        f'width:{max(share, 0) * 100:.1f}%;background:{_PALETTE[i % len(_PALETTE)]}"></span>'
+        f'<span title="{_e(name)} {share:.0%}" style="height:10px;flex:0 0 '
+        f'{max(share, 0) * 100:.2f}%;background:{_PALETTE[i % len(_PALETTE)]}"></span>'
         for i, (name, share) in enumerate(pieces))
     legend = " · ".join(f"{_e(name)} {share:.0%}" for name, share in pieces)
-    return (f'<div style="width:260px;background:#eee">{bar}</div>'
+    return (f'<div style="display:flex;width:260px;overflow:hidden;background:#eee">{bar}'
+            '</div>'
             f'<span class="reason">{legend}</span>')
 
 

@@ -69,3 +69,10 @@ def test_terminal_lines():
     assert "onnx int8-static: first layer under 30 dB: features.4" in text
     assert "onnx pruned: every compared layer stays at or above 30 dB" in text
     assert "tflite int8: not compared (RuntimeError: boom)" in text
+
+
+def test_one_line_per_target_that_cannot_profile():
+    reason = "LiteRT's Python package exposes no per-operator profiler"
+    page = layers_section(_report({"profiles": [
+        {"target": "tflite", "variant": v, "unavailable": reason} for v in ("fp32", "int8")]}))
+    assert page.count(reason) == 1 and "all 2" in page
