@@ -72,7 +72,7 @@ tr.front td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
          font-weight: 600; color: #fff; }
 .badge.ok { background: var(--ok); } .badge.skipped { background: var(--skip); }
 .badge.failed, .badge.over { background: var(--fail); }
-.badge.rec { background: var(--accent); }
+.badge.rec { background: var(--accent); } .badge.warn { background: #cb6e17; }
 .reason { display: block; color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 tr.skipped td, tr.failed td { color: var(--muted); }
 tr.over-budget td { background: #fff5f5; }
@@ -119,8 +119,7 @@ footer { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
   #comparison-table td.text { grid-column: 1 / -1; }
   #comparison-table td::before { content: attr(data-label); color: var(--muted);
                                  font-size: 12px; text-align: left; flex: none; }
-  #comparison-table td.status { display: block; }
-  #comparison-table td.status::before { display: block; }
+  #comparison-table td.status > span { text-align: right; }
   tr.front td:first-child { box-shadow: none; }
 }
 @media print { body { background: #fff; } .card { break-inside: avoid; } }"""

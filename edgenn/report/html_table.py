@@ -201,6 +201,11 @@ def _status(row: Measurement, recommended: bool) -> str:
         content += (' <span class="badge rec" title="recommended for this target: the '
                     'fastest variant within the budget">recommended</span>')
     budget = row.extra.get("budget")
+    drop = row.extra.get("accuracy_drop_pp")
+    if isinstance(drop, (int, float)) and not _over_budget(row):  # as the terminal's "⚠"
+        warning = str(row.extra.get("warning") or "loses accuracy against the reference")
+        content += (f' <span class="badge warn" title="{_e(warning)}">⚠ {MINUS}{drop:.1f} pp'
+                    "</span>")
     if _over_budget(row):
         drop, limit = budget.get("drop_pp"), budget.get("max_drop_pp")
         detail = (f"loses {drop:.2f} pp, budget {limit} pp"

@@ -95,3 +95,11 @@ def test_absent_fields_leave_no_trace(sample_report):
     sample_report.extra.update(recommended={"cpu": "int8"}, budget={"met": False})
     page = render_html(sample_report, [])
     assert "2.00×" in page and "the accuracy budget was not met" in page
+
+
+def test_accuracy_warning_without_a_budget_is_badged(sample_report, parse_page):
+    sample_report.rows[2].extra.update(accuracy_drop_pp=1.11, warning="loses 1.11 pp")
+    cells = _cells(render_html(sample_report, []), parse_page)
+    status = cells[("cpu-int8-static", "status")]["html"]
+    assert '<span class="badge warn" title="loses 1.11 pp">⚠ −1.1 pp</span>' in status
+    assert "badge warn" not in cells[("cpu-fp32", "status")]["html"]
