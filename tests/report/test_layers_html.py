@@ -72,7 +72,7 @@ def test_terminal_lines():
 
 
 def test_one_line_per_target_that_cannot_profile():
-    reason = "LiteRT's Python package exposes no per-operator profiler"
+    reason = "LiteRT Python package: no per-operator profiler"
     page = layers_section(_report({"profiles": [
         {"target": "tflite", "variant": v, "unavailable": reason} for v in ("fp32", "int8")]}))
     assert page.count(reason) == 1 and "all 2" in page
