@@ -52,7 +52,7 @@ def main() -> int:
 
     import torch
 
-    from edgenn.devices import DeviceError, get_device, probe
+    from edgenn.devices import DeviceError, SshTransport, get_device, probe
     from edgenn.exporters.onnx import export_onnx
     from edgenn.frontend.data import load_digits, save_npz
     from edgenn.frontend.train import TrainConfig, train
@@ -83,9 +83,13 @@ def main() -> int:
             config = RunConfig(out=root, latency=latency)
             job = Job(target="cpu", target_options={}, artifact=compiled.to_dict(),
                       data_path=str(test_path), reference_path=None, latency=latency)
+            # as `edgenn run --device` does: one shared SSH connection for the device
+            transport = SshTransport(device)
+            connection = transport.shared_connection()
             start = time.perf_counter()
             try:
-                info = probe(device, ("onnxruntime", "numpy"))
+                connection.__enter__()
+                info = probe(device, ("onnxruntime", "numpy"), transport)
             except DeviceError as exc:
                 print(f"device_loopback: {exc}", file=sys.stderr)
                 return 2
@@ -97,7 +101,7 @@ def main() -> int:
                 local_wall.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 device_row = measure_row(device, info, "cpu", compiled, config, test_path,
-                                         None, Hooks())
+                                         None, Hooks(), transport)
                 remote_wall.append(time.perf_counter() - start)
                 if row.status != "ok" or device_row.status != "ok":
                     print(f"failed: {row.reason or device_row.reason}", file=sys.stderr)
@@ -112,6 +116,7 @@ def main() -> int:
                       f"[{device_row.latency_ms['p50_ci95_low'] * 1000:.2f}, "
                       f"{device_row.latency_ms['p50_ci95_high'] * 1000:.2f}], "
                       f"ratio {remote[-1] / local[-1]:.3f}")
+            connection.__exit__(None, None, None)
         finally:
             if server is not None:
                 server.stop()
@@ -128,7 +133,7 @@ def main() -> int:
           f"remote call {median(s['measure'] for s in steps):.2f} s (runner itself "
           f"{runner:.2f} s); the remote path adds "
           f"{median(remote_wall) - median(local_wall):+.2f} s per row, plus "
-          f"{probe_s:.2f} s once per device (probe)")
+          f"{probe_s:.2f} s once per device (connection and probe)")
     return 0
 
 
