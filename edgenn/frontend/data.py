@@ -138,7 +138,7 @@ def read_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim < 2:
         raise BadInputError(f"{where}: x must be (samples, ...), got shape {x.shape}")
-    if len(x) != len(y) or y.ndim != 1:
+    if y.ndim != 1 or len(x) != len(y):
         raise BadInputError(
             f"{where}: x has {len(x)} samples but y has shape {y.shape}; "
             "y must be one label per sample"
@@ -243,7 +243,7 @@ def _named_inputs(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.nda
 
 def _unlabelled(x: np.ndarray, where: str) -> np.ndarray:
     """`x` validated as samples (float32) when there are no labels to check beside it."""
-    return validate_arrays(x, np.zeros(len(x), np.int64), where)[0]
+    return validate_arrays(x, np.zeros(len(x) if x.ndim else 0, np.int64), where)[0]
 
 
 def _labels(arrays: dict[str, np.ndarray], rows: int, where: str) -> np.ndarray | None:

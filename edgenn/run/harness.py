@@ -195,20 +195,44 @@ def _measure_dict(job: Job) -> dict[str, Any]:
     return measure(job).to_dict()
 
 
+def _in_worker(job: Job) -> dict[str, Any]:
+    """`measure(job)` in a freshly spawned process. The worker starts with Ctrl-C ignored
+    (a disposition a new Python keeps, so it never prints a KeyboardInterrupt traceback,
+    even while it is still starting): edgenn itself takes Ctrl-C, stops the worker and
+    exits 130."""
+    import signal
+    import threading
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            future = pool.submit(_measure_dict, job)  # spawns the worker now
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
+        return future.result()
+    except KeyboardInterrupt:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def measure_all(jobs: Sequence[Job], isolate: bool = True,
                 on_row: Callable[[Measurement], None] | None = None) -> list[Measurement]:
     """Measure each job, in its own spawned process when `isolate` (the default)."""
     rows: list[Measurement] = []
     for job in jobs:
         if isolate:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-                try:
-                    row = Measurement.from_dict(pool.submit(_measure_dict, job).result())
-                except Exception as exc:  # the worker died (segfault, out of memory)
-                    row = Measurement(target=job.target,
-                                      variant=Artifact.from_dict(job.artifact).variant,
-                                      status="failed", reason=f"worker process died: {exc}")
+            try:
+                row = Measurement.from_dict(_in_worker(job))
+            except Exception as exc:  # the worker died (segfault, out of memory)
+                row = Measurement(target=job.target,
+                                  variant=Artifact.from_dict(job.artifact).variant,
+                                  status="failed", reason=f"worker process died: {exc}")
         else:
             row = measure(job)
         rows.append(row)

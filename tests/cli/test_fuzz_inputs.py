@@ -225,6 +225,8 @@ CASES = [
     ("truncated ONNX in bench", ["bench", "{truncated}", "--data", "{good_npz}"], 2,
      "not a valid ONNX model"),
     ("text as ONNX", ["compile", "{not_npz}", "--target", "cpu"], 2, "not a valid ONNX"),
+    ("spiking compile without data", ["compile", "{onnx}", "--target", "snn-fast"], 2,
+     "give --data"),
     ("ONNX at a path that is not UTF-8", ["compile", "{latin1_onnx}", "--target", "cpu"], 2,
      "not valid UTF-8"),
     # options and recipes
@@ -305,3 +307,112 @@ def test_bad_input_is_one_line_and_the_build_survives(case, corpus, tmp_path, ca
     assert_one_line(code, expected, capsys.readouterr().err, fragment)
     if argv[0] in ("run", "bench"):
         assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("delay", [0.5])
+def test_ctrl_c_while_a_measurement_worker_starts(corpus, tmp_path, delay):
+    """SIGINT to the whole process group (what a terminal sends) just as the isolated
+    worker spawns: exit 130 and edgenn's line, no traceback from the worker, no build."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgenn.cli", "bench", corpus["onnx"], "--data",
+         corpus["good_npz"], "--out", str(out), "--runs", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ready = tmp_path / ".out.edgenn-staging" / "data" / "test.npz"  # measuring starts next
+    deadline = time.monotonic() + 120
+    while not ready.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1].startswith("edgenn: interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --- property-based: random files at each boundary end as a result or as BadInputError ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+DTYPES = st.sampled_from(["float32", "float64", "float16", "int8", "int64", "uint8", "bool",
+                          "complex64", "<U3", "datetime64[s]"])
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6)
+FUZZ = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+
+
+@FUZZ
+@given(st.data())
+def test_any_npz_loads_or_is_refused_with_bad_input(tmp_path, data):
+    from edgenn.core import BadInputError
+    from edgenn.frontend.data import load_dataset, read_samples
+
+    keys = data.draw(st.lists(st.sampled_from(["x", "y", "x_train", "y_train", "x_test",
+                                               "y_test", "x.a", "x.b", "z"]),
+                              min_size=1, max_size=4, unique=True))
+    arrays = {key: data.draw(hnp.arrays(data.draw(DTYPES), SHAPES)) for key in keys}
+    path = tmp_path / "fuzz.npz"
+    np.savez(path, **arrays)
+    for reader in (load_dataset, read_samples):
+        try:
+            reader(path)
+        except BadInputError as exc:
+            assert "\n" not in str(exc)
+
+
+RECIPE_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats() |
+    st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6)
+
+
+@FUZZ
+@given(st.data())
+def test_any_recipe_value_gives_a_config_or_bad_input(data):
+    from edgenn.core import BadInputError
+    from edgenn.run.recipe import KEYS, build_config
+
+    section = data.draw(st.sampled_from(sorted(KEYS)))
+    key = data.draw(st.sampled_from(sorted(KEYS[section])))
+    value = data.draw(RECIPE_VALUES)
+    if value is None:  # TOML has no null
+        return
+    try:
+        build_config({section: {key: value}})
+    except BadInputError as exc:
+        assert "\n" not in str(exc) or "\n" in repr(value)
+
+
+ROW_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5) | \
+    st.lists(st.floats(), max_size=2) | st.dictionaries(st.text(max_size=4), st.floats(),
+                                                         max_size=2)
+
+
+@FUZZ
+@given(st.lists(st.dictionaries(st.sampled_from(
+    ["target", "variant", "status", "accuracy", "size_bytes", "latency_ms", "top1_agreement",
+     "peak_rss_mb", "lineage", "extra", "latency_samples_ms", "artifact"]), ROW_VALUES),
+    max_size=3))
+def test_any_report_compares_or_is_refused_with_bad_input(tmp_path, rows):
+    from edgenn.core import BadInputError
+    from edgenn.report.compare import compare_reports
+    from edgenn.report.files import load_report
+
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"schema_version": 1, "rows": rows}))
+    try:
+        report = load_report(path)
+    except BadInputError:
+        return
+    compare_reports(report, report)

@@ -12,14 +12,18 @@ Compile a model for one target and write the compiled artifact into OUT/compiled
 For cpu: ONNX Runtime's graph optimisations are applied once and the optimised model is
 saved. See `edgenn targets` for what each target takes.
 
-Example:
+Examples:
   edgenn compile build/model/model.onnx --target cpu --out build
+  edgenn compile build/model/model.onnx --target snn-fast --data train.npz --out build
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL.onnx", help="the model to compile")
     parser.add_argument("--target", required=True, help="target name (see `edgenn targets`)")
+    parser.add_argument("--data", default=None, metavar="DATA.npz",
+                        help="samples (array x, like the training data) for targets that "
+                             "normalise on data: the spiking targets")
     add_json(parser)
     add_common(parser)
 
@@ -36,9 +40,28 @@ def execute(args: argparse.Namespace, ui) -> int:
     reason = target.available()
     if reason:
         raise TargetUnavailableError(f"target {args.target} is unavailable: {reason}")
+    from dataclasses import replace
+
+    from edgenn.core import BadInputError
+    from edgenn.frontend.data import check_inputs, read_samples, save_npz
+    from edgenn.run.plan import CALIBRATION_KEY
+
+    x = None
+    if args.data:  # checked before anything is written
+        x, _ = read_samples(args.data)
+        check_inputs(x, artifact.inputs, args.data)
     workdir = prepare_out_dir(Path(args.out)) / "compiled" / args.target
     workdir.mkdir(parents=True, exist_ok=True)
-    compiled = target.compile(artifact, workdir)
+    if x is not None:
+        path = save_npz(workdir / "calibration.npz", x, None)
+        artifact = replace(artifact, metadata={**artifact.metadata, CALIBRATION_KEY: str(path)})
+    try:
+        compiled = target.compile(artifact, workdir)
+    except BadInputError as exc:
+        if x is None and CALIBRATION_KEY in str(exc):  # the target's own words name metadata
+            raise BadInputError(f"target {args.target} normalises on data: give --data "
+                                "DATA.npz (array x, samples like the training data)") from None
+        raise
     ui.print(f"wrote {compiled.path} ({compiled.size_bytes()} bytes; "
              f"lineage {' → '.join(compiled.lineage)})")
     emit_artifact(ui, args, compiled)
