@@ -2,7 +2,7 @@
 
 `staged_build(out)` is how `edgenn run` and `edgenn bench` write `--out`:
 
-- a lock (`.<name>.edgenn.lock` beside OUT, `flock`) keeps a second run out of the same
+- a lock (`.<name>.edgenn-lock` beside OUT, `flock`) keeps a second run out of the same
   OUT while the first builds; the second fails at once with one line naming the first's
   process id;
 - the run builds into a fresh staging directory beside OUT (`.<name>.edgenn-staging`);
