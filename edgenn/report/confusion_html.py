@@ -38,8 +38,18 @@ def confusion_section(report: Report, extra: Mapping[str, Any] | None = None) ->
                            " Predictions of the fp32 reference on the test split."))
     figures = "\n".join(_figure(view) for view in views)
     return (f'<section class="card" id="confusion"><h2>{_e(title)}</h2>'
-            f'<p class="legend">{_e(explain)}</p>'
+            f'<p class="legend">{_e(explain)}</p>{_selector(views)}'
             f'<div class="cm-grid">\n{figures}\n</div></section>')
+
+
+def _selector(views: list[ConfusionView]) -> str:
+    """A menu to show one matrix, or all side by side (html_style.SCRIPT wires it; without
+    the script every matrix stays shown)."""
+    if len(views) < 2:
+        return ""
+    options = "".join(f'<option value="{_e(v.label)}">{_e(v.label)}</option>' for v in views)
+    return ('<p class="cm-pick"><label for="cm-select">Show </label><select id="cm-select">'
+            f'<option value="">every variant</option>{options}</select></p>')
 
 
 def _figure(view: ConfusionView) -> str:

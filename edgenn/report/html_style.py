@@ -7,7 +7,8 @@ name, so every column stays readable without sideways scrolling.
 
 The script runs after load and writes what the browser laid out onto <body> as data-
 attributes (images decoded, page width, table cells inside the screen, cards that stick
-out of it); the headless-browser tests read them back, at phone and desktop widths.
+out of it); the headless-browser tests read them back, at phone and desktop widths. It
+also wires the confusion-matrix menu (one variant, or all side by side).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ window.addEventListener("load", function () {
   body.setAttribute("data-cells-inside", String(shown.length));
   body.setAttribute("data-blocks-outside", String(out.length));
   body.setAttribute("data-row-display", row ? getComputedStyle(row).display : "");
+});
+document.addEventListener("DOMContentLoaded", function () {
+  var select = document.getElementById("cm-select");
+  if (!select) { return; }
+  select.addEventListener("change", function () {
+    document.querySelectorAll("figure.cm").forEach(function (figure) {
+      figure.hidden = select.value !== "" && figure.dataset.label !== select.value;
+    });
+  });
 });"""
 
 CSS = """\
@@ -92,6 +102,8 @@ figcaption { color: var(--muted); font-size: 12px; margin-top: 8px; }
 .cm-grid { display: grid; gap: 14px; align-items: start;
            grid-template-columns: repeat(auto-fill, minmax(min(280px, 100%), 1fr)); }
 .cm figcaption { color: var(--ink); margin: 0 0 6px; }
+.cm-pick { margin: 0 0 10px; } .cm-pick select { font: inherit; max-width: 100%; }
+figure.cm[hidden] { display: none; }
 .cm-scroll { overflow-x: auto; }
 table.cm-table { width: auto; border-collapse: collapse; font-size: 11px; }
 .cm-table th, .cm-table td { padding: 0; border: 1px solid #f0f2f5; text-align: center;

@@ -253,9 +253,10 @@ class DevTools:
         return json.loads(raw)
 
     def open(self, url: str, width: int, height: int, mobile: bool,
-             screenshot: Path | None = None) -> dict[str, str]:
+             screenshot: Path | None = None, then: str | None = None) -> dict[str, Any]:
         """Load `url` in a fresh tab laid out `width` CSS pixels wide (as a phone when
-        `mobile`), and return the data-* attributes the page's script set on <body>."""
+        `mobile`), and return the data-* attributes the page's script set on <body>;
+        with `then`, that JavaScript expression's value is added as "then"."""
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget",
                             {"targetId": target, "flatten": True})["sessionId"]
@@ -273,6 +274,10 @@ class DevTools:
             if "viewportWidth" in data:
                 break
             time.sleep(0.1)
+        if then is not None:
+            data["then"] = self.call("Runtime.evaluate", {"expression": then,
+                                                          "returnByValue": True},
+                                     session)["result"].get("value")
         if screenshot is not None:
             shot = self.call("Page.captureScreenshot",
                              {"format": "png", "captureBeyondViewport": True}, session)

@@ -43,3 +43,17 @@ def test_desktop_width_keeps_the_table(devtools, page_url):
     assert laid_out["cellsInside"] == laid_out["cellsTotal"], laid_out
     assert laid_out["blocksOutside"] == "0", laid_out
     assert laid_out["imagesDecoded"] == laid_out["imagesTotal"] == "5"
+
+
+def test_the_confusion_menu_shows_one_variant_or_all(devtools, page_url):
+    shown = ("Array.from(document.querySelectorAll('figure.cm'))"
+             ".filter(f => f.getBoundingClientRect().height > 0).map(f => f.dataset.label)")
+    pick = ("(() => { const s = document.getElementById('cm-select'); s.value = '{label}';"
+            " s.dispatchEvent(new Event('change')); return " + shown + "; })()")
+    every = devtools.open(page_url, 420, 900, True, then=shown)["then"]
+    assert len(every) == 7 and "cpu-int8-static" in every
+    one = devtools.open(page_url, 420, 900, True,
+                        then=pick.replace("{label}", "cpu-int8-static"))["then"]
+    assert one == ["cpu-int8-static"]
+    again = devtools.open(page_url, 420, 900, True, then=pick.replace("{label}", ""))["then"]
+    assert again == every
