@@ -129,6 +129,9 @@ footer { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
                          max-width: none; border-bottom: 1px dotted var(--line);
                          padding: 3px 8px; overflow-wrap: anywhere; }
   #comparison-table td.text { grid-column: 1 / -1; }
+  #comparison-table tr.device-group { display: block; border: 0; margin: 16px 0 6px; }
+  #comparison-table tr.device-group th { display: block; position: static;
+                                         white-space: normal; }
   #comparison-table td::before { content: attr(data-label); color: var(--muted);
                                  font-size: 12px; text-align: left; flex: none; }
   #comparison-table td.status > span { text-align: right; }

@@ -15,10 +15,15 @@ from edgenn.report.html import write_html
 
 
 @pytest.fixture
-def page_url(tmp_path, verdict_report) -> str:
-    # The widest table the page makes: every optional column, badges, long reasons.
+def page_url(tmp_path, verdict_report, make_row) -> str:
+    # The widest table the page makes: every optional column, badges, long reasons, and
+    # a row measured on a device (`--device`), under a line that names the device.
     verdict_report.rows[-1].reason = ("UnsupportedOperatorError: a very long reason from a "
                                       "runtime, with a path /opt/vendor/lib/libdelegate.so")
+    verdict_report.rows.append(make_row(
+        "cpu@phone", "fp32", 0.9861, 0.05, 155_482, device={
+            "name": "phone", "arch": "aarch64", "system": "Linux 6.1 (Android 15)",
+            "cpu": "Cortex-A76 × 4 + Cortex-A55 × 4", "cores": 8}))
     return write_html(verdict_report, tmp_path / "out").resolve().as_uri()
 
 
@@ -28,7 +33,7 @@ def test_phone_width_shows_every_column_and_figure(devtools, page_url, tmp_path)
     assert laid_out["viewportWidth"] == "420"
     assert int(laid_out["scrollWidth"]) <= 420, laid_out  # no sideways scrolling
     assert laid_out["rowDisplay"] == "grid"  # the table became one card per row
-    assert int(laid_out["cellsTotal"]) == 9 * 15
+    assert int(laid_out["cellsTotal"]) == 10 * 15
     assert laid_out["cellsInside"] == laid_out["cellsTotal"], laid_out  # no column cut off
     assert laid_out["blocksOutside"] == "0", laid_out  # figures and cards fit the screen
     assert laid_out["imagesDecoded"] == laid_out["imagesTotal"] == "5"
