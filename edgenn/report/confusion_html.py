@@ -20,7 +20,7 @@ from edgenn.report.palette import target_color
 from edgenn.report.plot_data import ConfusionView, confusion_views
 
 NUMBERS_UP_TO = 20  # classes: counts printed in the cells; more, and only shades
-CELLS_UP_TO = 60  # classes: a matrix; more, and the most frequent confusions as a list
+CELLS_UP_TO = 50  # classes: a matrix; more, and the most frequent confusions as a list
 TOP_CONFUSIONS = 10
 _RIGHT, _WRONG = (47, 111, 222), (186, 37, 37)
 
@@ -89,15 +89,18 @@ def _matrix_table(view: ConfusionView) -> str:
 
 def _cell(value: float, share: float, diagonal: bool, size: int, true: str,
           predicted: str) -> str:
+    if not value:  # most cells: kept bare, so that many variants stay a small page
+        return "<td></td>"
     # Off-diagonal shares are small; tripled so that a 10 % confusion is clearly red.
-    alpha = min(1.0, share if diagonal else 3 * share) if value else 0.0
+    alpha = min(1.0, share if diagonal else 3 * share)
     red, green, blue = _RIGHT if diagonal else _WRONG
     style = f"background:rgba({red},{green},{blue},{alpha:.2f})"
     if alpha > 0.55:
         style += ";color:#fff"
-    text = f"{value:g}" if value and size <= NUMBERS_UP_TO else ""
+    if size > NUMBERS_UP_TO:  # shades only: no number, no per-cell hover text
+        return f'<td style="{style}"></td>'
     title = f"true {true}, predicted {predicted}: {value:g} ({share:.1%} of class {true})"
-    return f'<td style="{style}" title="{_e(title)}">{text}</td>'
+    return f'<td style="{style}" title="{_e(title)}">{value:g}</td>'
 
 
 def _top_confusions(view: ConfusionView) -> str:

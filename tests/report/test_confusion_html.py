@@ -60,3 +60,16 @@ def test_many_classes_shade_then_list(make_row):
     section = confusion_section(report)
     assert "<td" not in section
     assert "<li>7 → 3: 4</li><li>50 → 51: 2</li></ol>" in section
+
+
+def test_many_variants_of_many_classes_stay_a_small_page(make_row):
+    # 17 rows × 50 classes (the default run's row count at the largest matrix size).
+    rng = np.random.default_rng(0)
+    rows = []
+    for index in range(17):
+        matrix = np.eye(50, dtype=int) * 30 + (rng.random((50, 50)) < 0.05)
+        rows.append(make_row("cpu", f"v{index}", 0.9, 0.1, 10,
+                             confusion_matrix=matrix.astype(int).tolist()))
+    section = confusion_section(Report(rows=rows))
+    assert section.count('<figure class="cm"') == 17
+    assert len(section.encode()) < 1_500_000
