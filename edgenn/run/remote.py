@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,6 +42,8 @@ from edgenn.run.scoring import agreement
 REMOTE_TARGETS: dict[str, dict[str, bool]] = {"cpu": {"ort_format": False},
                                               "ort-mobile": {"ort_format": True}}
 NEEDED = ("onnxruntime", "numpy")  # on the device
+
+log = logging.getLogger(__name__)
 
 
 def resolve_devices(config: RunConfig) -> list[Device]:
@@ -134,7 +137,7 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
     try:
         row.size_bytes = artifact.size_bytes()
         result = measure_remote(device, files, job, transport, on_stage=lambda stage:
-                                hooks.status(f"{row.label}: {stage} on device {device.name}"))
+                                log.debug("%s: %s on device %s", row.label, stage, device.name))
     except DeviceError as exc:
         row.status = "skipped" if exc.fault is Fault.RUNTIME_MISSING else "failed"
         row.reason = str(exc)

@@ -183,12 +183,41 @@ def test_server_stopped_mid_run(sshd, cnn_onnx, digits_npz, back_for_retry, shar
     assert not runner_started(sshd.scratch, seconds=0)  # no orphan left measuring
 
 
+def test_devices_commands(sshd, config_home, capsys):
+    """add, list, check, remove as a user types them; the list is the XDG file."""
+    device = sshd.device()
+    add = ["devices", "add", "loop", device.url, "--python", device.python, "--identity",
+           device.identity, "--ssh-config", device.ssh_config]
+    assert main(add) == 0
+    assert (config_home / "edgenn" / "devices.toml").is_file()
+    capsys.readouterr()
+    assert main(add) == 2  # a second device of that name must say --replace
+    assert "exists already" in capsys.readouterr().err
+    assert main([*add, "--replace", "--scratch", str(sshd.scratch)]) == 0
+    capsys.readouterr()
+    assert main(["devices", "list", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["name"] == "loop" and listed["scratch"] == str(sshd.scratch)
+    assert main(["devices", "check", "loop", "--json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["arch"] == platform.machine() and facts["cores"] >= 1
+    assert facts["runtimes"]["onnxruntime"]["version"]
+    assert set(facts["runtimes"]) == {"onnxruntime", "tflite", "brian2", "numpy"}
+    assert main(["devices", "check", "loop"]) == 0
+    assert "✓ onnxruntime" in capsys.readouterr().out
+    assert main(["devices", "remove", "loop"]) == 0
+    capsys.readouterr()
+    assert main(["devices", "list"]) == 0 and "no devices yet" in capsys.readouterr().out
+    assert main(["devices", "remove", "loop"]) == 2
+
+
 def test_wrong_key_is_refused(sshd, config_home, cnn_onnx, digits_npz, tmp_path, capsys):
     save_devices({"loop": sshd.device(identity=str(sshd.wrong_key))})
     rows = bench_rows(cnn_onnx, digits_npz, tmp_path / "out")
     assert rows["cpu"].status == "ok"
     assert rows["cpu@loop"].status == "failed"
     assert "authentication refused" in rows["cpu@loop"].reason
+    assert not list((tmp_path / "out").rglob("*.partial"))  # nothing half-written here
     assert "--identity" in rows["cpu@loop"].reason  # what to do about it
     capsys.readouterr()
     assert main(["devices", "check", "loop"]) == 2
