@@ -15,6 +15,7 @@ from typing import Any
 from edgenn.core.results import Measurement, latency_separated
 
 BASELINE = "fp32"
+REFERENCES = ("pytorch",)  # the reference every row is checked against: not a deployment
 # Within noise and at equal accuracy and size, the simpler variant is recommended.
 PREFERENCE = ("fp32", "fp16", "int8-dynamic", "int8-static", "pruned", "pruned-int8")
 
@@ -99,11 +100,12 @@ def relative_to_baseline(rows: Sequence[Measurement]) -> None:
 
 def recommend(rows: Sequence[Measurement], budget: dict[str, Any] | None
               ) -> dict[str, dict[str, str]]:
-    """Per target, the fastest ok row within the budget (or the tolerance when none is
-    set); rows whose speed does not separate from the fastest's are ties, broken by
-    accuracy, then size, then `PREFERENCE`. Returns {target: {"variant", "reason"}}."""
+    """Per deployment target (not the PyTorch reference), the fastest ok row within the
+    budget (or the tolerance when none is set); rows whose speed does not separate from
+    the fastest's are ties, broken by accuracy, then size, then `PREFERENCE`.
+    Returns {target: {"variant", "reason"}}."""
     chosen: dict[str, dict[str, str]] = {}
-    for target in dict.fromkeys(r.target for r in rows):
+    for target in dict.fromkeys(r.target for r in rows if r.target not in REFERENCES):
         fit = [r for r in rows if r.target == target and r.status == "ok"
                and r.latency_ms.get("p50") is not None and "accuracy_drop_pp" not in r.extra]
         if not fit:

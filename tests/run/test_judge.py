@@ -123,3 +123,8 @@ def test_the_table_fits_the_width_and_wide_keeps_every_column():
     lines = console.export_text().splitlines()
     assert max(len(line) for line in lines) <= 100
     assert any("pruned-int8" in line and "123.456" in line for line in lines)  # one line
+
+
+def test_the_pytorch_reference_is_not_recommended():
+    rows = [_row("pytorch", "fp32", p50=0.2), _row("cpu", "fp32", p50=0.1)]
+    assert list(recommend(rows, None)) == ["cpu"]
