@@ -1,7 +1,9 @@
 """The inline stylesheet and script of report.html.
 
 Layout: one column of cards, figures in a grid whose tracks never ask for more than the
-screen's width, images that shrink with it (max-width: 100 %; height: auto). Under 640 px
+screen's width, images that shrink with it (max-width: 100 %; height: auto). A card never
+widens the page: whatever is wider than the screen (a section's own wide table) scrolls
+inside its card. Under 640 px
 (a phone) the comparison table turns into one card per row, each cell beside its column's
 name, so every column stays readable without sideways scrolling.
 
@@ -62,11 +64,11 @@ h1 { font-size: 24px; margin: 0 0 4px; overflow-wrap: anywhere; }
 h2 { font-size: 16px; margin: 0 0 8px; }
 .sub { color: var(--muted); margin: 0 0 20px; overflow-wrap: anywhere; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px;
-        padding: 16px 18px; margin-bottom: 18px; min-width: 0; }
+        padding: 16px 18px; margin-bottom: 18px; min-width: 0; overflow-x: auto; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums;
         font-size: 13px; }
-th, td { padding: 6px 7px; border-bottom: 1px solid var(--line); text-align: right;
+th, td { padding: 6px 6px; border-bottom: 1px solid var(--line); text-align: right;
          white-space: nowrap; }
 th { font-size: 12px; font-weight: 600; color: var(--muted);
      background: #fafbfc; position: sticky; top: 0; }
@@ -83,7 +85,8 @@ tr.front td:first-child { box-shadow: inset 3px 0 0 var(--accent); }
 .badge.ok { background: var(--ok); } .badge.skipped { background: var(--skip); }
 .badge.failed, .badge.over { background: var(--fail); }
 .badge.rec { background: var(--accent); } .badge.warn { background: #cb6e17; }
-.reason { display: block; color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+.reason { display: block; color: var(--muted); font-size: 12px; overflow-wrap: anywhere;
+          white-space: normal; }
 tr.skipped td, tr.failed td { color: var(--muted); }
 tr.over-budget td { background: #fff5f5; }
 .legend { color: var(--muted); font-size: 12px; margin: 10px 0 0; }
@@ -112,7 +115,7 @@ table.cm-table { width: auto; border-collapse: collapse; font-size: 11px; }
 .cm-medium td, .cm-medium th { width: 16px; height: 16px; font-size: 9px; }
 .cm-dense td, .cm-dense th { width: 7px; height: 7px; font-size: 0; }
 .cm-table th.cm-corner { font-size: 9px; width: auto; padding: 0 3px; }
-ul.notes { margin: 0; padding-left: 18px; }
+ul.notes { margin: 0; padding-left: 18px; overflow-wrap: anywhere; }
 footer { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 @media (max-width: 640px) {
   main { padding: 16px 10px 32px; }

@@ -20,6 +20,7 @@ def page_url(tmp_path, verdict_report, make_row) -> str:
     # a row measured on a device (`--device`), under a line that names the device.
     verdict_report.rows[-1].reason = ("UnsupportedOperatorError: a very long reason from a "
                                       "runtime, with a path /opt/vendor/lib/libdelegate.so")
+    verdict_report.rows[1].extra["note"] = "sha256 " + "0123456789abcdef" * 16  # no break
     verdict_report.rows.append(make_row(
         "cpu@phone", "fp32", 0.9861, 0.05, 155_482, device={
             "name": "phone", "arch": "aarch64", "system": "Linux 6.1 (Android 15)",
