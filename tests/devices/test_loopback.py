@@ -5,10 +5,14 @@ the local rows still come out, and nothing is left in the device's scratch folde
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import platform
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -286,3 +290,38 @@ def test_disk_full_on_the_device(sshd, config_home, cnn_onnx, digits_npz, tmp_pa
     assert rows["cpu@loop"].status == "failed"
     assert "disk full" in rows["cpu@loop"].reason
     assert [p.name for p in full_disk.iterdir()] == []  # the half-copied folder is gone
+
+
+INTERRUPTED_CLIENT = """
+import json, sys
+from pathlib import Path
+from edgenn.devices import Device, RemoteFile, SshTransport, measure
+device = Device(**json.loads(sys.argv[1]))
+files = [RemoteFile(Path(sys.argv[2]), "model.onnx"), RemoteFile(Path(sys.argv[3]), "test.npz")]
+job = {"model": "model.onnx", "data": "test.npz", "threads": 1, "warmup": 1,
+       "runs": 1_000_000, "batch_size": 1, "eval_batch": 512}
+transport = SshTransport(device)
+try:
+    with transport.shared_connection():
+        measure(device, files, job, transport)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_on_the_host_stops_the_device(sshd, cnn_onnx, digits_npz):
+    """Ctrl-C here mid-measurement: the host's ssh goes, the runner sees its stdin close
+    and stops, and the device's shell removes the scratch folder."""
+    device = dataclasses.asdict(sshd.device())
+    client = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLIENT, json.dumps(device),
+                               str(cnn_onnx), str(digits_npz)], stderr=subprocess.PIPE)
+    try:
+        assert runner_started(sshd.scratch), "the runner never started"
+        time.sleep(0.3)
+        os.kill(client.pid, signal.SIGINT)
+        assert client.wait(timeout=30) == 130, client.stderr.read().decode()[-2000:]
+    finally:
+        if client.poll() is None:
+            client.kill()
+    assert wait_until_empty(sshd.scratch) == []
+    assert not runner_started(sshd.scratch, seconds=0)
