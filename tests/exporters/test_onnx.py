@@ -46,9 +46,19 @@ def test_external_data_travels_with_the_model_and_counts(tmp_path, trained_cnn, 
     assert loaded.extra_files == (data_file,)
 
 
-def test_opset_below_17_is_rejected():
-    with pytest.raises(BadInputError, match="opset must be ≥ 17"):
-        OnnxExportConfig(opset=13)
+@pytest.mark.parametrize("opset", [13, 999])
+def test_an_opset_the_exporter_cannot_write_is_rejected(opset):
+    with pytest.raises(BadInputError, match=f"opset must be 17 … [0-9]+ .*got {opset}"):
+        OnnxExportConfig(opset=opset)
+
+
+def test_the_asked_opset_is_the_one_written(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    x = np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32)
+    artifact = export_onnx(model, x, tmp_path / "m.onnx", OnnxExportConfig(opset=20))
+    written = onnx.load(str(artifact.path)).opset_import
+    assert artifact.metadata["opset"] == 20
+    assert [o.version for o in written if o.domain in ("", "ai.onnx")] == [20]
 
 
 @pytest.mark.parametrize("content, message", [
