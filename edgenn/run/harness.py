@@ -110,7 +110,7 @@ def measure(job: Job) -> Measurement:
     row = Measurement(target=job.target, variant=artifact.variant, artifact=str(artifact.path),
                       lineage=list(artifact.lineage), batch_size=job.latency.batch_size,
                       threads=job.latency.threads)
-    _carry_decisions(artifact, row)
+    carry_decisions(artifact, row)
     try:
         from edgenn.core.registry import create_target
 
@@ -131,21 +131,8 @@ def measure(job: Job) -> Measurement:
         chunks = [x] if count <= job.eval_batch else [
             samples.take(x, slice(i, i + job.eval_batch)) for i in range(0, count, job.eval_batch)]
         outputs = np.concatenate([np.asarray(runner.run(chunk)) for chunk in chunks])
-        row.samples = int(count)
-        if y is not None:
-            predicted = predicted_classes(outputs)
-            row.accuracy = float(np.mean(predicted == y))
-            if predicted.shape == np.shape(y) and np.min(y, initial=0) >= 0:
-                classes = int(max(np.max(y, initial=-1), np.max(predicted, initial=-1))) + 1
-                row.extra["confusion_matrix"] = confusion_matrix(y, predicted,
-                                                                 classes).tolist()
-        if job.reference_path:
-            reference = np.load(job.reference_path)
-            stats = agreement(outputs, reference, getattr(runner, "comparable_outputs", True))
-            row.top1_agreement = stats["top1_agreement"]
-            row.max_abs_error = stats["max_abs_error"]
-            row.snr_db = stats["snr_db"]
-            row.cosine_similarity = stats["cosine_similarity"]
+        score(row, outputs, y, job.reference_path,
+              getattr(runner, "comparable_outputs", True))
         evaluate = getattr(runner, "evaluate", None)
         if callable(evaluate) and y is not None:
             row.extra.update(evaluate(x, y))
@@ -177,11 +164,31 @@ def measure(job: Job) -> Measurement:
     return row
 
 
+def score(row: Measurement, outputs: np.ndarray, y: np.ndarray | None,
+          reference_path: str | os.PathLike[str] | None, comparable: bool = True) -> None:
+    """Fill `row` from a runner's outputs on the test split: sample count, accuracy and
+    confusion matrix (with labels), agreement with the reference outputs. Rows measured
+    here and rows measured on a device (`edgenn.run.remote`) are scored by this alone."""
+    row.samples = int(len(outputs))
+    if y is not None:
+        predicted = predicted_classes(outputs)
+        row.accuracy = float(np.mean(predicted == y))
+        if predicted.shape == np.shape(y) and np.min(y, initial=0) >= 0:
+            classes = int(max(np.max(y, initial=-1), np.max(predicted, initial=-1))) + 1
+            row.extra["confusion_matrix"] = confusion_matrix(y, predicted, classes).tolist()
+    if reference_path:
+        stats = agreement(outputs, np.load(reference_path), comparable)
+        row.top1_agreement = stats["top1_agreement"]
+        row.max_abs_error = stats["max_abs_error"]
+        row.snr_db = stats["snr_db"]
+        row.cosine_similarity = stats["cosine_similarity"]
+
+
 CARRIED_METADATA = ("budget", "selection", "prune", "quantization", "float_nodes",
                     "op_counts")
 
 
-def _carry_decisions(artifact: Artifact, row: Measurement) -> None:
+def carry_decisions(artifact: Artifact, row: Measurement) -> None:
     """What the compression passes decided (and warned about) travels into the row."""
     notes = artifact.metadata.get("notes")
     if notes:

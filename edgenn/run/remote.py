@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import Artifact, samples
+from edgenn.core import Artifact, samples, sha256_of
 from edgenn.core.results import Measurement
 from edgenn.devices import (
     Device,
@@ -33,8 +33,7 @@ from edgenn.devices import (
 from edgenn.devices import measure as measure_remote
 from edgenn.devices import probe as probe_device
 from edgenn.run.config import Hooks, RunConfig
-from edgenn.run.harness import CARRIED_METADATA, Job, latency_stats
-from edgenn.run.scoring import agreement
+from edgenn.run.harness import Job, carry_decisions, latency_stats, score
 
 # Targets whose compiled artifacts a device runs, and how its runner opens them. The
 # device runner runs ONNX Runtime; both targets' models are portable across CPUs (cpu
@@ -121,11 +120,7 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
                       lineage=[*artifact.lineage, f"device:{device.name}"],
                       batch_size=settings.batch_size, threads=settings.threads,
                       extra={"device": info.summary()})
-    notes = artifact.metadata.get("notes")  # what the compression passes decided
-    if notes:
-        row.extra["note"] = "; ".join(str(n) for n in notes)
-    row.extra.update({k: artifact.metadata[k] for k in CARRIED_METADATA
-                      if k in artifact.metadata})
+    carry_decisions(artifact, row)  # what the compression passes decided
     model_dir = artifact.path.parent
     files = [RemoteFile(artifact.path, artifact.path.name),
              *(RemoteFile(f, _relative(f, model_dir)) for f in artifact.extra_files),
@@ -136,6 +131,7 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
            **REMOTE_TARGETS[target]}
     try:
         row.size_bytes = artifact.size_bytes()
+        row.extra["sha256"] = sha256_of(artifact.path)  # as local rows: `compare` matches it
         result = measure_remote(device, files, job, transport, on_stage=lambda stage:
                                 log.debug("%s: %s on device %s", row.label, stage, device.name))
     except DeviceError as exc:
@@ -145,7 +141,7 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
     payload = result.payload
     outputs = np.load(io.BytesIO(base64.b64decode(payload["outputs_npy"])), allow_pickle=False)
     _, y = samples.load(test_path)
-    _score(row, outputs, y, reference_path)
+    score(row, outputs, y, reference_path)  # as for the rows measured here
     row.latency_samples_ms = list(payload["latency_samples_ms"])
     row.latency_ms = latency_stats(row.latency_samples_ms)
     row.peak_rss_mb, row.load_rss_mb = payload["peak_rss_mb"], payload["load_rss_mb"]
@@ -157,22 +153,6 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
                              "measure": round(result.timings_s["measure"], 3),
                              "runner": payload.get("runner_s"), "attempts": result.attempts}
     return row
-
-
-def _score(row: Measurement, outputs: np.ndarray, y: np.ndarray | None,
-           reference_path: Path | None) -> None:
-    """Accuracy and agreement, as `edgenn.run.harness.measure` fills them for local rows."""
-    from edgenn.core import predicted_classes
-
-    row.samples = int(len(outputs))
-    if y is not None:
-        row.accuracy = float(np.mean(predicted_classes(outputs) == y))
-    if reference_path:
-        stats = agreement(outputs, np.load(reference_path))
-        row.top1_agreement = stats["top1_agreement"]
-        row.max_abs_error = stats["max_abs_error"]
-        row.snr_db = stats["snr_db"]
-        row.cosine_similarity = stats["cosine_similarity"]
 
 
 def _relative(path: Path, model_dir: Path) -> str:

@@ -111,6 +111,7 @@ def test_device_rows_are_scored_against_the_reference(sshd, config_home, cnn_art
     assert row.accuracy == pytest.approx(float(np.mean(
         reference_logits.argmax(1) == np.load(digits_npz)["y"])))
     assert row.extra["device"]["cores"] >= 1 and row.extra["remote_s"]["ship"] > 0
+    assert np.trace(np.array(row.extra["confusion_matrix"])) == round(row.accuracy * 360)
 
 
 def test_unknown_device_is_bad_input_before_anything_is_written(config_home, tmp_path,
