@@ -166,3 +166,17 @@ def test_sensitivity_ranking_gets_layer_names(cnn_artifacts):
     ranked = sensitivity_ranking([artifact], {"fp32": source})
     assert ranked == [{"node": node, "op_type": "Conv", "loss_db": 3.0, "variant": "fp32",
                        "layer": "features.4"}]
+
+
+def test_a_quantized_variant_is_named_after_the_fp32_scopes(cnn_artifacts, digits, tmp_path):
+    from edgenn.quantize.onnx_int8 import quantize_dynamic
+    from edgenn.targets.cpu import CpuTarget
+
+    int8 = quantize_dynamic(cnn_artifacts[1], tmp_path / "int8.onnx")
+    assert not onnx_layers(onnx.load(str(int8.path))).named_by_module  # scopes dropped
+    compiled = CpuTarget().compile(int8, tmp_path / "cpu")
+    result = profile.profile_artifact(CpuTarget(), compiled, Path(int8.path),
+                                      digits.x_test[:2], profile.ProfileSettings(runs=3),
+                                      None, reference_onnx=Path(cnn_artifacts[1].path))
+    named = {layer["layer"] for layer in result["layers"]}
+    assert {"features.1", "features.4", "classifier.2"} <= named

@@ -42,7 +42,9 @@ def for_run(model, artifacts: Sequence[Artifact], compiled: Sequence[tuple[str, 
         result["peak_gmacs"] = peak
         result["profiles"] = profile.profile_compiled(
             chosen, sources, x, profile.ProfileSettings(settings.profile_runs, batch_size,
-                                                        threads), targets, peak)
+                                                        threads), targets, peak,
+            {variant: sources["pruned" if variant.startswith("pruned") and "pruned" in sources
+                              else "fp32"] for variant in sources if "fp32" in sources})
     if settings.diverge and isinstance(x, dict):
         result["divergence"] = {"unavailable": "per-layer divergence compares one-input "
                                                f"models; this one takes {', '.join(x)}"}

@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass, field
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-# ORT's names for kernels it made from nodes: "fused X", "X_nchwc", "X_token_12", ...
-_KERNEL_DECORATIONS = re.compile(r"^(fused )|(_nchwc|_token_\d+|_kernel_time)$")
+# Names ORT and its quantizers derive from a node's: "fused X", "X_nchwc", "X_token_12",
+# "X_quant", "X_MatMul_quant" (dynamic int8), ...
+_KERNEL_DECORATIONS = re.compile(
+    r"^(fused )|(_nchwc|_token_\d+|_kernel_time|_quant|_MatMul|_Gemm)$")
 
 
 @dataclass

@@ -134,33 +134,42 @@ def summarise(kernels: list[dict], layers: OnnxLayers, batch: int,
 
 
 def profile_artifact(target, compiled: Artifact, source_onnx: Path | None, x: Samples,
-                     settings: ProfileSettings, peak_gmacs: float | None) -> dict[str, Any]:
-    """Profile one compiled artifact on `target`; names come from `source_onnx` (the model
-    it was compiled from) and, for ONNX, the compiled file itself."""
+                     settings: ProfileSettings, peak_gmacs: float | None,
+                     reference_onnx: Path | None = None) -> dict[str, Any]:
+    """Profile one compiled artifact on `target`. Names come from `reference_onnx` (the
+    fp32 model, whose nodes carry the PyTorch scopes that quantizers drop), then
+    `source_onnx` (the model it was compiled from) and, for ONNX, the compiled file."""
     import onnx
 
     batch = min(settings.batch_size, samples.count(x))
     batches = [samples.take(x, slice(0, batch))] * (settings.runs + 1)
     kernels = target.profile(compiled, batches, settings.threads)
-    layers = OnnxLayers()
-    if source_onnx is not None:
-        layers = onnx_layers(onnx.load(str(source_onnx), load_external_data=False))
-    if compiled.format == "onnx":
-        # ORT's saved optimised graph keeps the name of the first node of a fusion
-        # (FusedConv `node_Conv_37` = Conv+BN+ReLU) and at load time may rename its kernel
-        # after the tensor it writes (`relu_nchwc`): both resolve to that first node's
-        # layer, as the same model's .ort kernels do.
-        source_layers = OnnxLayers(node_layer=dict(layers.node_layer),
-                                   tensor_layer=dict(layers.tensor_layer))
-        for node in onnx.load(str(compiled.path), load_external_data=False).graph.node:
-            layer = source_layers.kernel_layer(node.name) or next(
-                (source_layers.tensor_layer[o] for o in node.output
-                 if o in source_layers.tensor_layer), None)
-            if layer is not None:
-                layers.node_layer[node.name] = layer
-                for output in node.output:
-                    layers.tensor_layer[output] = layer
+    graphs = [p for p in (source_onnx, compiled.path if compiled.format == "onnx" else None)
+              if p is not None and p != reference_onnx]
+    first = reference_onnx or (graphs.pop(0) if graphs else None)
+    layers = OnnxLayers() if first is None else \
+        onnx_layers(onnx.load(str(first), load_external_data=False))
+    for path in graphs:
+        named_like(layers, onnx.load(str(path), load_external_data=False).graph.node)
     return summarise(kernels, layers, batch, peak_gmacs)
+
+
+def named_like(layers: OnnxLayers, nodes) -> None:
+    """Add `nodes` of a derived graph to `layers`: a node keeps the layer of the node it
+    came from. ORT's optimised graph keeps the name of a fusion's first node (FusedConv
+    `node_Conv_37` = Conv+BN+ReLU) and may rename its kernel after the tensor it writes
+    (`relu_nchwc`); quantizers add suffixes (`node_Conv_39_quant`). Both resolve to that
+    first node's layer, as the same model's .ort kernels do; else a node takes the layer
+    of a tensor it writes."""
+    known = OnnxLayers(node_layer=dict(layers.node_layer),
+                       tensor_layer=dict(layers.tensor_layer))
+    for node in nodes:
+        layer = known.kernel_layer(node.name) or next(
+            (known.tensor_layer[o] for o in node.output if o in known.tensor_layer), None)
+        if layer is not None:
+            layers.node_layer[node.name] = layer
+            for output in node.output:
+                layers.tensor_layer[output] = layer
 
 
 def spiking_layers(target, compiled: Artifact, x: np.ndarray, settings: ProfileSettings,
@@ -188,10 +197,12 @@ def spiking_layers(target, compiled: Artifact, x: np.ndarray, settings: ProfileS
 
 def profile_compiled(compiled: list[tuple[str, Artifact]], sources: dict[str, Path],
                      x: Samples, settings: ProfileSettings, targets: dict[str, Any],
-                     peak_gmacs: float | None) -> list[dict[str, Any]]:
+                     peak_gmacs: float | None, references: dict[str, Path] | None = None
+                     ) -> list[dict[str, Any]]:
     """One entry per (target, compiled artifact): the profile, or why there is none.
     `sources` maps a variant to the ONNX it was compiled from; `targets` the target
-    objects by name. Never raises for one target: its entry says what went wrong."""
+    objects by name; `references` the ONNX whose module scopes name a variant's layers
+    (quantizers drop them). Never raises for one target: its entry says what went wrong."""
     entries = []
     for name, artifact in compiled:
         target = targets[name]
@@ -202,7 +213,8 @@ def profile_compiled(compiled: list[tuple[str, Artifact]], sources: dict[str, Pa
                 entry["spiking"] = spiking_layers(target, artifact, x, settings, source)
             elif hasattr(target, "profile"):
                 entry.update(profile_artifact(target, artifact, source, x, settings,
-                                              peak_gmacs))
+                                              peak_gmacs,
+                                              (references or {}).get(artifact.variant)))
             else:
                 entry["unavailable"] = f"the {name} target has no profiler"
         except EdgeNNError as exc:
