@@ -185,7 +185,11 @@ def _payload(transport: SshTransport, result: Completed, step: str,
     lines = [line for line in result.stdout.decode("utf-8", "replace").splitlines()
              if line.startswith(RESULT)]
     if lines:
-        payload = json.loads(lines[-1][len(RESULT):])
+        try:
+            payload = json.loads(lines[-1][len(RESULT):])
+        except ValueError:
+            raise DeviceError(Fault.REMOTE_FAILED, f"device {device.name}: the runner's "
+                                                   "answer was cut short") from None
         if payload.get("ok", True):
             return payload
         if payload.get("fault") == "runtime_missing":

@@ -138,21 +138,31 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
         row.status = "skipped" if exc.fault is Fault.RUNTIME_MISSING else "failed"
         row.reason = str(exc)
         return row
-    payload = result.payload
+    try:
+        _fill(row, result.payload, test_path, reference_path)
+    except Exception as exc:  # an answer this edgenn cannot read: a row, never a crash
+        row.status, row.reason = "failed", f"device {device.name}: {type(exc).__name__}: {exc}"
+        return row
+    # host wall-clock seconds: copying, the remote call, and the runner's own share of it
+    row.extra["remote_s"] = {"ship": round(result.timings_s["ship"], 3),
+                             "measure": round(result.timings_s["measure"], 3),
+                             "runner": result.payload.get("runner_s"),
+                             "attempts": result.attempts}
+    return row
+
+
+def _fill(row: Measurement, payload: dict, test_path: Path,
+          reference_path: Path | None) -> None:
+    """The row's figures from the runner's answer, scored as the rows measured here."""
     outputs = np.load(io.BytesIO(base64.b64decode(payload["outputs_npy"])), allow_pickle=False)
     _, y = samples.load(test_path)
-    score(row, outputs, y, reference_path)  # as for the rows measured here
+    score(row, outputs, y, reference_path)
     row.latency_samples_ms = list(payload["latency_samples_ms"])
     row.latency_ms = latency_stats(row.latency_samples_ms)
     row.peak_rss_mb, row.load_rss_mb = payload["peak_rss_mb"], payload["load_rss_mb"]
     row.extra.update(payload.get("metrics", {}))
     runtime = payload.get("runtime", {})
     row.extra["runtime"] = f"{runtime.get('name')} {runtime.get('version')}"
-    # host wall-clock seconds: copying, the remote call, and the runner's own share of it
-    row.extra["remote_s"] = {"ship": round(result.timings_s["ship"], 3),
-                             "measure": round(result.timings_s["measure"], 3),
-                             "runner": payload.get("runner_s"), "attempts": result.attempts}
-    return row
 
 
 def _relative(path: Path, model_dir: Path) -> str:

@@ -326,3 +326,23 @@ def test_ctrl_c_on_the_host_stops_the_device(sshd, cnn_onnx, digits_npz):
             client.kill()
     assert wait_until_empty(sshd.scratch) == []
     assert not runner_started(sshd.scratch, seconds=0)
+
+
+def test_runtime_error_on_the_device_is_the_reason(sshd, digits_npz, tmp_path):
+    """A model the device's runtime refuses: its own error comes back as the reason, the
+    connection is not retried, and the scratch folder is removed."""
+    from edgenn.devices import DeviceError, Fault, RemoteFile, measure
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    job = {"model": "model.onnx", "data": "test.npz", "threads": 1, "warmup": 1, "runs": 5,
+           "batch_size": 1, "eval_batch": 512}
+    stages = []
+    with pytest.raises(DeviceError) as failure:
+        measure(sshd.device(), [RemoteFile(broken, "model.onnx"),
+                                RemoteFile(digits_npz, "test.npz")], job,
+                on_stage=stages.append)
+    assert failure.value.fault is Fault.REMOTE_FAILED and "device loop:" in str(failure.value)
+    assert "onnxruntime" in str(failure.value).lower() or "protobuf" in str(failure.value)
+    assert stages == ["ship", "measure"]  # not a dropped connection: no retry
+    assert wait_until_empty(sshd.scratch) == []
