@@ -139,6 +139,8 @@ def _on_ray(todo: Sequence[Point], out: Path, max_retries: int, address: str | N
                 point = pending.pop(ref)
                 try:
                     result = ray.get(ref)
+                    if read_result(out, point.key) is None:  # built on another machine
+                        write_result(out, result)
                 except ray.exceptions.RayError as exc:  # its worker kept dying
                     result = {"key": point.key, "values": point.values,
                               "recipe": point.recipe, "status": "failed", "report": None,
