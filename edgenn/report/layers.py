@@ -205,12 +205,13 @@ def divergence_lines(table: dict[str, Any]) -> list[str]:
     variants = table["variants"]
     width = max([len(layer) for layer in table["layers"]] + [5])
     lines = [f"SNR (dB) against {table.get('reference')} on {table.get('samples')} samples",
-             f"{'layer':<{width}}  " + "  ".join(f"{v['variant'][:18]:>18}" for v in variants)]
+             f"{'layer':<{width}}  " + "  ".join(v["variant"].rjust(8) for v in variants)]
     for layer in table["layers"]:
         cells = []
         for variant in variants:
             value = variant["layers"].get(layer)
-            cells.append(f"{'–' if value is None else format(value['snr_db'], '.1f'):>18}")
+            cells.append(("–" if value is None else format(value["snr_db"], ".1f")).rjust(
+                max(8, len(variant["variant"]))))
         lines.append(f"{layer:<{width}}  " + "  ".join(cells))
     for variant in variants:
         first = variant["first_below"]
