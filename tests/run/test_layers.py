@@ -76,6 +76,9 @@ def test_cpu_profile_names_layers_and_shares_add_up(cnn_artifacts, digits, tmp_p
     assert result["runs"] == 5 and result["total_ms"] > 0
     assert sum(o["share"] for o in result["operators"]) == pytest.approx(1.0)
     assert sum(layer["share"] for layer in result["layers"]) == pytest.approx(1.0)
+    nodes = result["nodes"]  # the slowest kernels one by one, slowest first
+    assert nodes and [n["ms"] for n in nodes] == sorted((n["ms"] for n in nodes), reverse=True)
+    assert {n["layer"] for n in nodes} <= {layer["layer"] for layer in result["layers"]}
     by_layer = {layer["layer"]: layer for layer in result["layers"]}
     # the second conv block (16→32 channels, 3×3, 8×8 digits): MACs and a GMAC/s figure
     assert by_layer["features.4"]["macs"] == 32 * 8 * 8 * 16 * 9

@@ -27,7 +27,7 @@ from edgenn.run.layers.names import OnnxLayers, onnx_layers
 
 log = logging.getLogger(__name__)
 
-TOP = 5  # operators named in summaries
+TOP_NODES = 20  # kernels listed one by one (every kernel counts in the aggregates)
 
 
 @dataclass(frozen=True)
@@ -121,16 +121,21 @@ def summarise(kernels: list[dict], layers: OnnxLayers, batch: int,
 
     operators = [{"op_type": t, "ms": us / 1e3, "share": share(us)}
                  for t, us in sorted(by_type.items(), key=lambda kv: -kv[1])]
-    rows = []
-    for entry in sorted(by_layer.values(), key=lambda e: -e["us"]):
-        macs = entry["macs"]
-        gmacs = macs / (entry["us"] * 1e-6) / 1e9 if macs and entry["us"] else None
-        rows.append({"layer": entry["layer"], "ms": entry["us"] / 1e3,
-                     "share": share(entry["us"]), "kernels": entry["kernels"],
-                     "macs": macs or None, "gmacs_per_s": gmacs,
-                     "of_peak": gmacs / peak_gmacs if gmacs and peak_gmacs else None})
+
+    def rate(macs: float, us: float) -> dict[str, float | None]:
+        gmacs = macs / (us * 1e-6) / 1e9 if macs and us else None
+        return {"macs": macs or None, "gmacs_per_s": gmacs,
+                "of_peak": gmacs / peak_gmacs if gmacs and peak_gmacs else None}
+
+    rows = [{"layer": entry["layer"], "ms": entry["us"] / 1e3, "share": share(entry["us"]),
+             "kernels": entry["kernels"], **rate(entry["macs"], entry["us"])}
+            for entry in sorted(by_layer.values(), key=lambda e: -e["us"])]
+    nodes = [{"node": k["node"], "op_type": k["op_type"],
+              "layer": layers.kernel_layer(k["node"]) or k["node"], "ms": k["us"] / 1e3,
+              "share": share(k["us"]), **rate(kernel_macs(k), k["us"])}
+             for k in sorted(kernels, key=lambda k: -k["us"])[:TOP_NODES]]
     return {"runs": runs, "batch": batch, "total_ms": total_us / 1e3,
-            "operators": operators, "layers": rows}
+            "operators": operators, "layers": rows, "nodes": nodes}
 
 
 def profile_artifact(target, compiled: Artifact, source_onnx: Path | None, x: Samples,
