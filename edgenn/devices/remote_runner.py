@@ -1,6 +1,7 @@
 """The runner edgenn ships to a device: it runs there under the device's own Python.
 
-Self-contained on purpose: the standard library, NumPy and the runtime, never edgenn
+Self-contained on purpose: the standard library, NumPy and the runtime (ONNX Runtime, or
+LiteRT / tflite-runtime for .tflite), never edgenn
 (the device does not have it). Two uses:
 
     python - probe SCRATCH_BASE [RUNTIME ...]  (this file on stdin) → what the device has
@@ -148,6 +149,82 @@ class OrtRunner:
         return {"providers": self.session.get_providers()}
 
 
+class TfliteRunner:
+    """A LiteRT/TFLite interpreter as the host's tflite runner drives it: int8 inputs and
+    outputs quantized with their per-tensor scale, a fixed batch fed in chunks."""
+
+    def __init__(self, np, path, threads, xnnpack):
+        self.module_name = first_importable(RUNTIMES["tflite"])
+        if self.module_name == "ai_edge_litert":
+            from ai_edge_litert import interpreter as module
+        else:
+            from tflite_runtime import interpreter as module
+        resolver = module.OpResolverType
+        self.interpreter = module.Interpreter(
+            model_path=path, num_threads=threads, experimental_op_resolver_type=(
+                resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+        self.interpreter.allocate_tensors()
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"edgenn runs .tflite models with one input and one output; "
+                             f"this one has {len(inputs)} and {len(outputs)}")
+        self.np, self.xnnpack = np, xnnpack
+        self.input, self.output = inputs[0], outputs[0]
+        self.batch_size = int(self.input["shape"][0])
+        float_input = np.dtype(self.input["dtype"]).kind == "f"
+        if self.module_name == "tflite_runtime" and float_input and any(
+                np.dtype(t["dtype"]) == np.int8
+                and len(t.get("quantization_parameters", {}).get("scales", ())) > 1
+                for t in self.interpreter.get_tensor_details()):
+            raise ValueError("a dynamic-range int8 model runs wrong under tflite-runtime "
+                             "2.14; install ai-edge-litert on the device")
+        self.input_q, self.output_q = self._scale(self.input), self._scale(self.output)
+        self.version = module_version(self.module_name)
+
+    def _scale(self, detail):
+        if self.np.dtype(detail["dtype"]).kind == "f":
+            return None
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        if not scale:
+            raise ValueError("an integer input or output without a per-tensor scale")
+        return float(scale), int(zero_point)
+
+    def run(self, batch):
+        np, interpreter = self.np, self.interpreter
+        dtype = np.dtype(self.input["dtype"])
+        if self.input_q is None:
+            feed = batch.astype(dtype, copy=False)
+        else:
+            info = np.iinfo(dtype)
+            scaled = np.round(batch.astype(np.float32) / self.input_q[0]) + self.input_q[1]
+            feed = np.clip(scaled, info.min, info.max).astype(dtype)
+        size, results = self.batch_size, []
+        for start in range(0, len(feed), size):
+            chunk = feed[start:start + size]
+            rows = len(chunk)
+            if rows < size:  # the last, short chunk: pad with zeros, drop their outputs
+                chunk = np.concatenate([chunk, np.zeros((size - rows, *chunk.shape[1:]),
+                                                        dtype=chunk.dtype)])
+            interpreter.set_tensor(self.input["index"], np.ascontiguousarray(chunk))
+            interpreter.invoke()
+            results.append(interpreter.get_tensor(self.output["index"])[:rows].copy())
+        raw = np.concatenate(results)
+        if self.output_q is None:
+            return raw.astype(np.float32, copy=False)
+        return ((raw.astype(np.float32) - self.output_q[1])
+                * np.float32(self.output_q[0])).astype(np.float32)
+
+    def metrics(self):
+        return {"runtime": self.module_name, "xnnpack": self.xnnpack,
+                "tflite_batch": self.batch_size}
+
+
+def first_importable(modules):
+    found = [m for m in modules if module_version(m) is not None]
+    return found[0] if found else None
+
+
 def count(x):
     return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
@@ -178,13 +255,17 @@ def measure(job):
     except ImportError:
         return {"ok": False, "fault": "runtime_missing", "missing": ["numpy"],
                 "message": "numpy is not installed"}
-    if module_version("onnxruntime") is None:
-        return {"ok": False, "fault": "runtime_missing", "missing": ["onnxruntime"],
-                "message": "onnxruntime cannot be imported"}
+    runtime = job.get("runtime", "onnxruntime")
+    if first_importable(RUNTIMES[runtime]) is None:
+        return {"ok": False, "fault": "runtime_missing", "missing": [runtime],
+                "message": f"{runtime} cannot be imported"}
     started = time.perf_counter()
     x = load_samples(np, job["data"])
     before = memory_mb("VmRSS")
-    runner = OrtRunner(np, job["model"], job["threads"], job.get("ort_format", False))
+    if runtime == "tflite":
+        runner = TfliteRunner(np, job["model"], job["threads"], job.get("xnnpack", True))
+    else:
+        runner = OrtRunner(np, job["model"], job["threads"], job.get("ort_format", False))
     load_rss = memory_mb("VmRSS") - before
     rows, eval_batch = count(x), job["eval_batch"]
     chunks = [x] if rows <= eval_batch else [take(x, slice(i, i + eval_batch))
@@ -205,7 +286,7 @@ def measure(job):
     return {"ok": True, "outputs_npy": base64.b64encode(buffer.getvalue()).decode("ascii"),
             "samples": rows, "latency_samples_ms": [round(t, 5) for t in timings],
             "peak_rss_mb": round(memory_mb("VmHWM"), 2), "load_rss_mb": round(load_rss, 2),
-            "runtime": {"name": "onnxruntime", "version": runner.version},
+            "runtime": {"name": runtime, "version": runner.version},
             "metrics": runner.metrics(), "runner_s": round(time.perf_counter() - started, 4)}
 
 

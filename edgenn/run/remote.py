@@ -35,12 +35,14 @@ from edgenn.devices import probe as probe_device
 from edgenn.run.config import Hooks, RunConfig
 from edgenn.run.harness import Job, carry_decisions, latency_stats, score
 
-# Targets whose compiled artifacts a device runs, and how its runner opens them. The
-# device runner runs ONNX Runtime; both targets' models are portable across CPUs (cpu
-# saves ORT's "extended" optimisations, which hold no hardware-specific layout).
-REMOTE_TARGETS: dict[str, dict[str, bool]] = {"cpu": {"ort_format": False},
-                                              "ort-mobile": {"ort_format": True}}
-NEEDED = ("onnxruntime", "numpy")  # on the device
+# Targets whose compiled artifacts a device runs: the runtime the device needs and how its
+# runner opens them. The models are portable across CPUs (cpu saves ORT's "extended"
+# optimisations, which hold no hardware-specific layout; .ort and .tflite are portable).
+REMOTE_TARGETS: dict[str, dict[str, object]] = {
+    "cpu": {"runtime": "onnxruntime", "ort_format": False},
+    "ort-mobile": {"runtime": "onnxruntime", "ort_format": True},
+    "tflite": {"runtime": "tflite"},
+}
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +70,8 @@ def _device_rows(device: Device, compiled: Sequence[tuple[str, Artifact]],
     targets = list(dict.fromkeys(name for name, _ in remote))
     if not remote:
         return [Measurement(target=f"device@{device.name}", variant="–", status="skipped",
-                            reason="no row of this run can be measured on a device (devices "
-                                   f"run ONNX Runtime: the {', '.join(REMOTE_TARGETS)} "
+                            reason="no row of this run can be measured on a device "
+                                   f"(devices run the {', '.join(REMOTE_TARGETS)} "
                                    "targets)")]
     hooks.status(f"device {device.name}: checking {device.url}")
     transport = SshTransport(device)
@@ -85,17 +87,23 @@ def _measure_on(device: Device, transport: SshTransport,
                 remote: Sequence[tuple[str, Artifact]], targets: Sequence[str],
                 config: RunConfig, test_path: Path, reference_path: Path | None,
                 hooks: Hooks) -> list[Measurement]:
-    info = probe_device(device, NEEDED, transport)
-    missing = info.missing(NEEDED)
-    if missing:
-        facts = info.facts
-        reason = (f"{', '.join(missing)} not installed on device {device.name} "
-                  f"({facts.get('system')} {info.arch}, Python {facts.get('python')}); "
-                  f"install there: {info.install_command(missing)}")
-        return [_decided(name, device, "skipped", reason, info) for name in targets]
+    needed = {name: ["numpy", str(REMOTE_TARGETS[name]["runtime"])] for name in targets}
+    info = probe_device(device, sorted({r for names in needed.values() for r in names}),
+                        transport)
     rows = []
-    with hooks.progress(f"measure on {device.name} ({info.arch})", len(remote)) as advance:
-        for name, artifact in remote:
+    for name in targets:  # a runtime the device lacks: that target's rows are skipped
+        missing = info.missing(needed[name])
+        if missing:
+            facts = info.facts
+            rows.append(_decided(name, device, "skipped",
+                                 f"{', '.join(missing)} not installed on device {device.name} "
+                                 f"({facts.get('system')} {info.arch}, Python "
+                                 f"{facts.get('python')}); install there: "
+                                 f"{info.install_command(missing)}", info))
+    runnable = [(name, artifact) for name, artifact in remote
+                if not info.missing(needed[name])]
+    with hooks.progress(f"measure on {device.name} ({info.arch})", len(runnable)) as advance:
+        for name, artifact in runnable:
             row = measure_row(device, info, name, artifact, config, test_path,
                               reference_path, hooks, transport)
             rows.append(row)
@@ -128,6 +136,7 @@ def measure_row(device: Device, info: DeviceInfo, target: str, artifact: Artifac
     job = {"model": artifact.path.name, "data": "test.npz", "threads": settings.threads,
            "warmup": settings.warmup, "runs": settings.runs,
            "batch_size": settings.batch_size, "eval_batch": Job.eval_batch,
+           "xnnpack": bool(config.target_options.get(target, {}).get("xnnpack", True)),
            **REMOTE_TARGETS[target]}
     try:
         row.size_bytes = artifact.size_bytes()

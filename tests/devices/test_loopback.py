@@ -257,7 +257,7 @@ def test_device_without_onnxruntime(sshd, config_home, cnn_onnx, digits_npz, tmp
     remote = rows["cpu@loop"]
     assert remote.status == "skipped"
     assert "onnxruntime" in remote.reason and "not installed on device loop" in remote.reason
-    assert f"{SYSTEM_PYTHON} -I -m pip install onnxruntime" in remote.reason
+    assert f"install there: {SYSTEM_PYTHON} -I -m pip install " in remote.reason
     assert main(["devices", "check", "loop"]) == 0
     shown = capsys.readouterr().out
     assert "✗ onnxruntime" in shown and platform.machine() in shown
@@ -345,4 +345,30 @@ def test_runtime_error_on_the_device_is_the_reason(sshd, digits_npz, tmp_path):
     assert failure.value.fault is Fault.REMOTE_FAILED and "device loop:" in str(failure.value)
     assert "onnxruntime" in str(failure.value).lower() or "protobuf" in str(failure.value)
     assert stages == ["ship", "measure"]  # not a dropped connection: no retry
+    assert wait_until_empty(sshd.scratch) == []
+
+
+def test_tflite_models_on_the_device(sshd, config_home, cnn_mobile_artifacts, digits,
+                                     digits_npz, reference_logits, tmp_path):
+    """fp32, full-integer int8 and dynamic-range .tflite files measured on the device by
+    LiteRT there, with the same outputs as the host's tflite runner."""
+    from edgenn.core import RunOptions
+    from edgenn.core.registry import create_target
+    from edgenn.run.remote import measure_on_devices
+
+    save_devices({"loop": sshd.device()})
+    target = create_target("tflite")
+    compiled = [target.compile(a, tmp_path / "compiled") for a in cnn_mobile_artifacts[2:]]
+    reference = tmp_path / "reference.npy"
+    np.save(reference, reference_logits)
+    config = RunConfig(out=tmp_path, devices=("loop",), latency=LatencySettings(warmup=2,
+                                                                                runs=10))
+    rows = measure_on_devices([("tflite", a) for a in compiled], config, digits_npz,
+                              reference, Hooks())
+    assert [r.target for r in rows] == ["tflite@loop"] * 3
+    for row, artifact in zip(rows, compiled, strict=True):
+        assert row.status == "ok", row.reason
+        local = target.load(artifact, RunOptions(threads=2)).run(digits.x_test)
+        assert row.accuracy == float(np.mean(local.argmax(1) == digits.y_test))
+        assert row.extra["runtime"].startswith("tflite") and row.variant == artifact.variant
     assert wait_until_empty(sshd.scratch) == []

@@ -11,8 +11,9 @@ Keep a list of your own devices and measure on them: `edgenn run --device pi` an
 a small runner to the device over SSH, measure there with the same method as on this
 machine (warm-up, timed runs of run() alone, percentiles, peak memory) and score the
 outputs here against the PyTorch reference. Device rows are named TARGET@DEVICE (cpu@pi,
-ort-mobile@pi) and sit in the same report as the local rows. The device needs Python 3
-with numpy and onnxruntime; `check` says what is missing and how to install it.
+ort-mobile@pi, tflite@pi) and sit in the same report as the local rows. The device needs
+Python 3 with numpy, and onnxruntime (cpu, ort-mobile rows) or ai-edge-litert /
+tflite-runtime (tflite rows); `check` says what is missing and how to install it.
 
 SSH is the system OpenSSH client in batch mode: keys only (your agent, ~/.ssh/config,
 or --identity), never a password, which edgenn never stores. Accept the device's host key
@@ -38,7 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add.add_argument("url", metavar="URL", help="ssh://user@host[:port] (user and port: "
                                                 "default from your ssh config)")
     add.add_argument("--python", default="python3", metavar="CMD",
-                     help="the Python on the device, with numpy and onnxruntime "
+                     help="the Python on the device, with numpy and its runtimes "
                           "(default: %(default)s)")
     add.add_argument("--scratch", default="/tmp", metavar="DIR",
                      help="where the run's private folder is made (and removed) on the "
