@@ -66,7 +66,8 @@ def render(results: dict[str, dict], exit_code: int) -> str:
             cells.append(cell)
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", "✅ runs (percentage: top-1 agreement with the model's own PyTorch output on "
-              "48 test images, after a 3-epoch training) · ❌ fails with a typed error, listed "
+              "48 test samples — digits images; the embedded signals for `MODEL@signals` "
+              "rows — after a 3-epoch training) · ❌ fails with a typed error, listed "
               "in `EXPECTED_UNSUPPORTED` in tests/run/test_matrix.py · ⛔ target unavailable on "
               "the machine that ran it", ""]
     lines += [f"- **{where}**: {why}" for where, why in reasons.items()]

@@ -34,6 +34,7 @@ COMMANDS = {  # in the order `edgenn --help` lists them: the main job, its steps
     "targets": "edgenn.cli.commands.targets",
     "devices": "edgenn.cli.commands.devices",
     "zoo": "edgenn.cli.commands.zoo",
+    "data": "edgenn.cli.commands.data",
 }
 
 EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

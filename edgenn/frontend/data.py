@@ -118,6 +118,17 @@ def load_digits() -> Dataset:
     return split("digits", x, y)
 
 
+def load_signals() -> Dataset:
+    """edgenn's procedural sensor waveforms: 4,000 signals 3×128, eight classes (seeded)."""
+    from edgenn.frontend.signals import generate
+
+    return split("signals", *generate())
+
+
+# The embedded data sets, selectable by name (`--data signals`); `edgenn data` lists them.
+EMBEDDED = {"digits": load_digits, "signals": load_signals}
+
+
 def read_samples(path: str | Path) -> tuple[samples.Samples, np.ndarray | None]:
     """A user's `.npz` to measure a model on: `x` (or `x.<input>` per input of a model
     with several) and, when present, `y`."""
@@ -196,12 +207,13 @@ def check_label_range(y: np.ndarray | None, outputs, where: str) -> None:
 
 
 def load_dataset(data: str | Path | None, test: str | Path | None = None) -> Dataset:
-    """The embedded digits when `data` is None or 'digits', else a user's `.npz` (with an
-    explicit split, or with a separate `test` file, honoured as given)."""
-    if data is None or str(data) == "digits":
+    """An embedded data set when `data` is None (digits) or names one (`EMBEDDED`), else a
+    user's `.npz` (with an explicit split, or with a separate `test` file, honoured as
+    given)."""
+    if data is None or str(data) in EMBEDDED:
         if test is not None:
             raise BadInputError("a separate test file needs your own training data (--data)")
-        return load_digits()
+        return EMBEDDED[str(data or "digits")]()
     name = Path(data).stem
     arrays = _read_arrays(Path(data))
     if "x_train" in arrays or "x_test" in arrays:

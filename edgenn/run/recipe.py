@@ -69,7 +69,8 @@ SPELLED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 HELP = {
     "model.name": "a zoo model (`edgenn zoo`), path/to/file.py:factory or an .onnx",
     "model.weights": "pretrained weights (a state dict) for the model: no training",
-    "data.source": '"digits" (embedded), an .npz with x and y, or an explicit split',
+    "data.source": '"digits" or "signals" (embedded: `edgenn data`), an .npz with x and y, '
+                   'or an explicit split',
     "data.test": "a separate test .npz (x, y), kept exactly as given",
     "compression.variants": "int8-dynamic, int8-static, fp16, pruned, pruned-int8",
     "compression.calibration_samples": "drawn once from the training split",
@@ -166,8 +167,13 @@ def _not_finite(value: Any, prefix: str = "") -> str | None:
     return None
 
 
+SEED_LIMIT = 2**32  # NumPy's and PyTorch's seeds are 0 … 2³² − 1
+
+
 def _check_bounds(name: str, path: str, value: Any) -> str | None:
     """The owning dataclass's own validation of one value (its bounds, its choices)."""
+    if path == "seed" and not 0 <= value < SEED_LIMIT:
+        return f"'{name}' = {value!r}: a seed is 0 … {SEED_LIMIT - 1}"
     cls, attribute = _owner(path)
     try:
         dataclasses.replace(cls(), **{attribute: value})

@@ -28,9 +28,11 @@ from edgenn.frontend.zoo import MODELS, build_model
 from edgenn.frontend.zoo.info import count_macs, count_parameters, default_train_config, describe
 
 NAMES = MODELS.names()
-# Whether the model takes flat (N, F) vectors; image models refuse them with a clear error.
+# Whether the model takes flat (N, F) vectors; image models refuse them with a clear error
+# (`cnn` builds its 1-D variant for them: tests/frontend/zoo/test_signal.py).
 FLAT_INPUT = {
-    "cnn": False, "mlp": True, "mlp-sigmoid": True, "mlp-tanh": True, "mlp-leakyrelu": True,
+    "cnn": True, "tcn": True, "mlp": True, "mlp-sigmoid": True, "mlp-tanh": True,
+    "mlp-leakyrelu": True,
     "resnet": False, "densenet": False, "mobilenet": False, "vit": False,
     "lstm": True, "gru": True, "transformer": True,
 }
@@ -182,7 +184,8 @@ def test_zoo_command_json_for_flat_data_names_what_cannot_take_it(capsys):
     rows = {row["name"]: row for row in listing["models"]}
     assert listing["shape"] == [64] and set(rows) == set(NAMES)
     assert rows["mlp"]["macs"] == 64 * 128 + 128 * 64 + 64 * 3
-    assert "cnn needs images" in rows["cnn"]["error"] and rows["cnn"]["macs"] is None
+    assert "resnet needs images" in rows["resnet"]["error"] and rows["resnet"]["macs"] is None
+    assert rows["cnn"]["description"].startswith("1-D CNN") and rows["cnn"]["macs"] > 0
 
 
 def test_zoo_command_rejects_a_bad_shape(capsys):

@@ -1,7 +1,9 @@
 """Conformance matrix: every zoo model × every target that accepts it × each variant.
 
 The cells are generated from the registries (zoo models × targets × the variants each
-target selects from the pipeline's artifacts). A cell passes when the model runs on the
+target selects from the pipeline's artifacts). Every model runs on the digits; the models
+that build 1-D convolutions for signals (`cnn`'s 1-D variant, `tcn`) run again on the
+embedded signals, as rows named `MODEL@signals`. A cell passes when the model runs on the
 target, or when it fails with a typed error (EdgeNNError) and is listed in
 EXPECTED_UNSUPPORTED below — the one place that says what cannot work and why. A cell
 that crashes with any other exception, or an expected-unsupported cell that suddenly
@@ -27,7 +29,7 @@ from edgenn.frontend.zoo import MODELS
 
 pytestmark = pytest.mark.slow
 
-SAMPLES = 48  # test images run through every cell
+SAMPLES = 48  # test samples run through every cell
 EPOCHS = 3  # enough to make every model's predictions non-trivial, not to reach accuracy
 
 # What cannot work, in one place: (model, target) → why. Variants of that target inherit it.
@@ -62,13 +64,33 @@ def _prototypes() -> list[Artifact]:
                      metadata={"variant": variant}) for fmt, variant in made]
 
 
+SIGNALS = "signals"
+
+
+def _builds_1d(model_name: str) -> bool:
+    """Whether the zoo model builds 1-D convolutions for the embedded signals' shape."""
+    import torch.nn as nn
+
+    from edgenn.frontend.signals import CHANNELS, CLASSES, LENGTH
+    from edgenn.frontend.zoo import build_model
+
+    try:
+        model = build_model(model_name, (CHANNELS, LENGTH), len(CLASSES))
+    except EdgeNNError:
+        return False
+    return any(isinstance(m, nn.Conv1d) for m in model.modules())
+
+
+ROWS = [*MODELS.names(), *(f"{m}@{SIGNALS}" for m in MODELS.names() if _builds_1d(m))]
+
+
 def _cells() -> list[tuple[str, str, str]]:
     cells = []
     for target_name in TARGETS.names():
         target = create_target(target_name, **TARGET_OPTIONS.get(target_name, {}))
         variants = [(a.format, a.variant) for a in target.select(_prototypes())]
-        for model_name in MODELS.names():
-            cells += [(model_name, target_name, f"{fmt}:{variant}") for fmt, variant in variants]
+        for row in ROWS:
+            cells += [(row, target_name, f"{fmt}:{variant}") for fmt, variant in variants]
     return cells
 
 
@@ -85,19 +107,36 @@ def _write_results():
 
 
 @pytest.fixture(scope="session")
-def model_artifacts(tmp_path_factory, digits):
-    """Per zoo model (built lazily, once): its artifacts keyed by (format, variant)."""
+def row_data(digits):
+    """The data set a row runs on: `MODEL@signals` the embedded signals, else the digits."""
+    from edgenn.frontend.data import load_dataset
+
+    loaded = {}
+
+    def data(row: str):
+        name = row.partition("@")[2] or "digits"
+        if name not in loaded:
+            loaded[name] = digits if name == "digits" else load_dataset(name)
+        return loaded[name]
+
+    return data
+
+
+@pytest.fixture(scope="session")
+def model_artifacts(tmp_path_factory, row_data):
+    """Per row (built lazily, once): its artifacts keyed by (format, variant)."""
     cache: dict[str, dict] = {}
 
-    def build(model_name: str) -> dict:
-        if model_name not in cache:
-            cache[model_name] = _build(model_name, tmp_path_factory.mktemp(model_name), digits)
-        return cache[model_name]
+    def build(row: str) -> dict:
+        if row not in cache:
+            cache[row] = _build(row.partition("@")[0], tmp_path_factory.mktemp(row),
+                                row_data(row))
+        return cache[row]
 
     return build
 
 
-def _build(model_name: str, root: Path, digits) -> dict:
+def _build(model_name: str, root: Path, data) -> dict:
     from edgenn.exporters.onnx import export_onnx
     from edgenn.exporters.torch_program import export_program
     from edgenn.frontend.data import save_npz
@@ -112,22 +151,22 @@ def _build(model_name: str, root: Path, digits) -> dict:
         quantize_static,
     )
 
-    model = build_model(model_name, digits.sample_shape, digits.num_classes)
+    model = build_model(model_name, data.sample_shape, data.num_classes)
     defaults = default_train_config(model_name)
-    train(model, digits, replace(defaults, epochs=EPOCHS, seed=0, threads=None))
-    calibration = save_npz(root / "calibration.npz", digits.x_train[:256],
-                           digits.y_train[:256])
-    torch_artifact = export_program(model, digits.x_val[:8], root / "model.pt2",
+    train(model, data, replace(defaults, epochs=EPOCHS, seed=0, threads=None))
+    calibration = save_npz(root / "calibration.npz", data.x_train[:256],
+                           data.y_train[:256])
+    torch_artifact = export_program(model, data.x_val[:8], root / "model.pt2",
                                     calibration_data=str(calibration))
-    onnx_fp32 = export_onnx(model, digits.x_val[:8], root / "model.onnx",
-                            parity_batches=[digits.x_val[:64]], source=torch_artifact)
+    onnx_fp32 = export_onnx(model, data.x_val[:8], root / "model.onnx",
+                            parity_batches=[data.x_val[:64]], source=torch_artifact)
     artifacts: dict = {("torch", "fp32"): torch_artifact, ("onnx", "fp32"): onnx_fp32}
     errors: dict = {}
     steps = {
         ("onnx", "int8-dynamic"): lambda: quantize_dynamic(
             onnx_fp32, root / "m.int8-dynamic.onnx", DynamicConfig()),
         ("onnx", "int8-static"): lambda: quantize_static(
-            onnx_fp32, root / "m.int8-static.onnx", digits.x_train[:128], StaticConfig()),
+            onnx_fp32, root / "m.int8-static.onnx", data.x_train[:128], StaticConfig()),
         ("onnx", "fp16"): lambda: convert_fp16(onnx_fp32, root / "m.fp16.onnx", Fp16Config()),
     }
     for key, step in steps.items():
@@ -139,26 +178,27 @@ def _build(model_name: str, root: Path, digits) -> dict:
         from edgenn.exporters.tflite import export_tflite
         from edgenn.quantize.tflite import quantize_tflite_dynamic, quantize_tflite_static
 
-        fp32 = export_tflite(model, digits.x_val[:8], root / "model.tflite",
+        fp32 = export_tflite(model, data.x_val[:8], root / "model.tflite",
                              source=torch_artifact)
         artifacts[("tflite", "fp32")] = fp32
         artifacts[("tflite", "int8-static")] = quantize_tflite_static(
-            fp32, root / "model.int8-static.tflite", digits.x_train[:128])
+            fp32, root / "model.int8-static.tflite", data.x_train[:128])
         artifacts[("tflite", "int8-dynamic")] = quantize_tflite_dynamic(
             fp32, root / "model.int8-dynamic.tflite")
     except EdgeNNError as exc:
         for variant in ("fp32", "int8-static", "int8-dynamic"):
             errors.setdefault(("tflite", variant), exc)
     return {"artifacts": artifacts, "errors": errors,
-            "reference": predict(model, digits.x_test[:SAMPLES])}
+            "reference": predict(model, data.x_test[:SAMPLES])}
 
 
 @pytest.mark.parametrize("model_name, target_name, kind", CELLS,
                          ids=[f"{m}-{t}-{k.split(':')[1]}" for m, t, k in CELLS])
-def test_cell(model_name, target_name, kind, model_artifacts, digits, tmp_path):
+def test_cell(model_name, target_name, kind, model_artifacts, row_data, tmp_path):
     fmt, variant = kind.split(":")
     key = f"{model_name}|{target_name}|{variant}"
     expected = EXPECTED_UNSUPPORTED.get((model_name, target_name))
+    data = row_data(model_name)  # the digits, or the signals for a MODEL@signals row
     target = create_target(target_name, **TARGET_OPTIONS.get(target_name, {}))
     unavailable = target.available()
     if unavailable:
@@ -172,7 +212,7 @@ def test_cell(model_name, target_name, kind, model_artifacts, digits, tmp_path):
         artifact = built["artifacts"][(fmt, variant)]
         compiled = target.compile(artifact, tmp_path)
         runner = target.load(compiled, RunOptions(threads=1))
-        outputs = np.asarray(runner.run(digits.x_test[:SAMPLES]))
+        outputs = np.asarray(runner.run(data.x_test[:SAMPLES]))
     except EdgeNNError as exc:
         operators = [str(o).split(" (")[0] for o in getattr(exc, "operators", [])]
         RESULTS[key] = {"status": "unsupported", "reason": str(exc).splitlines()[0],
@@ -196,3 +236,9 @@ def test_expected_unsupported_cells_exist():
     pairs = {(m, t) for m, t, _ in CELLS}
     stale = [pair for pair in EXPECTED_UNSUPPORTED if pair not in pairs]
     assert not stale, f"EXPECTED_UNSUPPORTED names cells that do not exist: {stale}"
+
+
+def test_the_1d_models_have_signal_rows():
+    """The 1-D zoo models are found from the registry and run on the signals."""
+    assert {"cnn@signals", "tcn@signals"} <= set(ROWS)
+    assert not any(row.startswith(("mlp@", "lstm@", "vit@")) for row in ROWS)

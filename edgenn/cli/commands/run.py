@@ -32,6 +32,7 @@ Examples:
   edgenn run my-recipe.toml                    # your recipe (edgenn recipe init)
   edgenn run --targets pytorch,cpu --runs 50   # two targets, fewer timed runs
   edgenn run --model resnet --data my.npz      # a zoo model on your data (x, y)
+  edgenn run --model tcn --data signals        # a 1-D model on the embedded signals
   edgenn run --model net.py:build --weights w.pt --data my.npz
                                                # your trained PyTorch model, as it is
   edgenn run model.onnx --data my.npz          # an ONNX file made elsewhere
@@ -54,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="your data set: an .npz with arrays x and y, an explicit split "
                              "x_train, y_train, x_test, y_test, x alone (no labels: a given "
                              "model measured by agreement) or x.<input> per input of an ONNX "
-                             "model with several (default: digits)")
+                             "model with several, or an embedded data set by name: digits "
+                             "(the default) or signals (`edgenn data`)")
     parser.add_argument("--test-data", default=None, metavar="TEST.npz",
                         help="a separate test set (x, y), kept exactly as given")
     parser.add_argument("--targets", default=None, metavar="A,B",

@@ -12,21 +12,27 @@ its multiply-accumulates (MACs) for one sample. A model that cannot take the sha
 image model given flat vectors) says why. Your own model: `--model path/to/file.py:factory`
 in `edgenn run`, a function (input_shape, num_classes) -> torch.nn.Module.
 
+The shape picks the variant of a family: `cnn` builds a 2-D CNN for C×H×W images and a
+1-D CNN for C×L signals (or flat vectors); `tcn` is the 1-D temporal convolutional network.
+
 Examples:
   edgenn zoo                          # the digits shape: 1×8×8, 10 classes
   edgenn zoo --shape 3,32,32 --classes 100
+  edgenn zoo --data signals           # 1-D: the embedded signals, 3×128, 8 classes
   edgenn zoo --data my.npz --json
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shape", default="1,8,8", metavar="D,D,...",
-                        help="sample shape: C,H,W images, T,F sequences or F flat vectors "
+                        help="sample shape: C,H,W images, C,L signals (T,F sequences for "
+                             "lstm, gru, transformer) or L flat vectors "
                              "(default: %(default)s, the digits)")
     parser.add_argument("--classes", type=int, default=10, metavar="N",
                         help="number of classes (default: %(default)s)")
-    parser.add_argument("--data", default=None, metavar="DATA.npz",
-                        help="take the shape and classes from your .npz (arrays x and y)")
+    parser.add_argument("--data", default=None, metavar="DATA",
+                        help="take the shape and classes from your .npz (arrays x and y) "
+                             "or an embedded data set (`edgenn data`: digits, signals)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -59,10 +65,14 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.frontend.zoo.info import describe
 
     if args.data:
-        from edgenn.frontend.data import read_npz
+        from edgenn.frontend.data import EMBEDDED, load_dataset, read_npz
 
-        x, y = read_npz(args.data)
-        shape, classes = tuple(x.shape[1:]), int(y.max()) + 1
+        if args.data in EMBEDDED:
+            embedded = load_dataset(args.data)
+            shape, classes = tuple(embedded.sample_shape), embedded.num_classes
+        else:
+            x, y = read_npz(args.data)
+            shape, classes = tuple(x.shape[1:]), int(y.max()) + 1
     else:
         shape, classes = parse_shape(args.shape), args.classes
     from edgenn.frontend.data import MAX_CLASSES

@@ -33,6 +33,7 @@ MODELS = LazyRegistry(
         "lstm": "edgenn.frontend.zoo.rnn:build_lstm",
         "gru": "edgenn.frontend.zoo.rnn:build_gru",
         "transformer": "edgenn.frontend.zoo.transformer:build",
+        "tcn": "edgenn.frontend.zoo.signal:build_tcn",
     },
     group="edgenn.models",
 )

@@ -1,6 +1,8 @@
 """LeNet-style convolutional classifier: conv-BN-ReLU blocks, average pooling, two FCs.
 
 ReLU and average pooling (not max pooling) keep it convertible to a spiking network.
+`cnn` is a family: C×H×W images build the 2-D CNN below, C×L signals and flat vectors
+the 1-D CNN of `zoo/signal.py`.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ class CNN(nn.Module):
 
 
 def build(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
-    """LeNet-style CNN: two conv-BN-ReLU blocks, average pooling, two linear layers."""
+    """LeNet-style CNN: conv-BN-ReLU blocks, average pooling (2-D on images, 1-D on signals)."""
+    if len(tuple(input_shape)) in (1, 2):  # C×L signals or flat vectors: the 1-D variant
+        from edgenn.frontend.zoo.signal import CNN1d
+
+        return CNN1d(input_shape, num_classes, **options)
     return CNN(input_shape, num_classes, **options)
 
 

@@ -89,5 +89,7 @@ def describe(name: str, input_shape: tuple[int, ...] = (1, 8, 8), num_classes: i
     factory = factory_of(name)
     model = build_model(name, input_shape, num_classes, **options)
     doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+    # A family (`cnn`) builds a variant for the shape; the variant may describe itself.
+    doc = [getattr(model, "description", None)] if getattr(model, "description", None) else doc
     return ModelInfo(name, doc[0] if doc else "", count_parameters(model),
                      count_macs(model, tuple(input_shape)), train_defaults(name))

@@ -31,7 +31,8 @@ def image_shape(input_shape: tuple[int, ...], model: str) -> tuple[int, int, int
     if len(shape) == 2:
         return (1, *shape)  # type: ignore[return-value]
     raise BadInputError(f"{model} needs images C×H×W or sequences T×F, got sample shape "
-                        f"{tuple(input_shape)} (flat vectors: use mlp, lstm, gru or transformer)")
+                        f"{tuple(input_shape)} (flat vectors: use cnn, tcn, mlp, lstm, gru or "
+                        "transformer)")
 
 
 def sequence_shape(input_shape: tuple[int, ...], model: str) -> tuple[int, int]:
