@@ -74,3 +74,14 @@ def test_ssh_command_line_is_an_argv_in_batch_mode():
     # no option can hide in the host; the script runs under sh whatever the login shell
     assert argv[-3:] == ["--", "host", "sh -c 'echo '\"'\"'a b'\"'\"''"]
     assert shlex.split(argv[-1]) == ["sh", "-c", "echo 'a b'"]
+
+
+def test_devices_in_a_recipe():
+    from edgenn.run.recipe import build_config, recipe_text
+
+    config = build_config({"targets": {"run": ["cpu"], "devices": ["pi", "jetson"]}})
+    assert config.devices == ("pi", "jetson") and config.settings()["devices"] == ["pi",
+                                                                                   "jetson"]
+    with pytest.raises(BadInputError, match="targets.devices"):
+        build_config({"targets": {"devices": "pi"}})
+    assert "devices = []" in recipe_text(None)
