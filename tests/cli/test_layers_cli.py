@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgenn.cli import main
 
 
-def named_mlp(path, scale: float = 1.0):
+def named_mlp(path, scale: float = 1.0, batch: int | str = "n"):
     """A two-layer MLP written by hand (named nodes, no PyTorch scopes)."""
     rng = np.random.default_rng(0)
     w1 = numpy_helper.from_array(rng.normal(size=(6, 16)).astype(np.float32), "w1")
@@ -20,8 +20,8 @@ def named_mlp(path, scale: float = 1.0):
              helper.make_node("Relu", ["h"], ["r"], name="act"),
              helper.make_node("MatMul", ["r", "w2"], ["scores"], name="head")]
     graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 3])], [w1, w2])
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 6])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch, 3])], [w1, w2])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return path
 
@@ -68,3 +68,18 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
     assert "model file not found" in capsys.readouterr().err
     assert main(["profile", str(tmp_path / "missing.onnx"), "--data", str(samples),
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_a_fixed_batch_model_runs_in_chunks_and_a_large_one_compares_fewer_samples(
+        tmp_path, monkeypatch):
+    from edgenn.run.layers import analyse, diverge
+
+    fixed = named_mlp(tmp_path / "fixed.onnx", batch=1)
+    x = np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32)
+    names = diverge.reference_names(fixed)
+    outputs = diverge.onnx_layer_outputs(fixed, x, names)
+    assert outputs["hidden"].shape == (5, 16) and outputs["head"].shape == (5, 3)
+    np.testing.assert_allclose(outputs["act"], np.maximum(outputs["hidden"], 0))
+    monkeypatch.setattr(analyse, "LAYER_BYTES", 300)  # room for two samples' layers
+    table = analyse.diverge_files(fixed, [fixed], x, threshold_db=30.0)
+    assert table["samples"] == 2  # each sample holds (16 + 16 + 3) × 4 bytes of layers

@@ -23,6 +23,7 @@ from edgenn.run.layers.names import OnnxLayers
 log = logging.getLogger(__name__)
 
 NO_PROFILER = ("pytorch", "snn-brian2")  # brian2 simulates the same spikes as snn-fast
+LAYER_BYTES = 256 << 20  # every layer's output, all compared samples, of one model
 
 
 def for_run(model, artifacts: Sequence[Artifact], compiled: Sequence[tuple[str, Artifact]],
@@ -68,18 +69,25 @@ def divergence_for(model, sources: dict[str, Path], artifacts: Sequence[Artifact
                    spiking: Sequence[tuple[Any, Artifact]], x: np.ndarray, threads: int,
                    threshold_db: float) -> dict[str, Any]:
     names = diverge.reference_names(sources["fp32"])
-    if model is not None:
-        reference, label = diverge.torch_layer_outputs(model, x), "pytorch"
-    else:
-        reference = diverge.onnx_layer_outputs(sources["fp32"], x, names, threads)
-        label = "onnx fp32"
-    variants: dict[str, dict[str, np.ndarray]] = {}
+
+    def reference_outputs(samples_x: np.ndarray) -> dict[str, np.ndarray]:
+        if model is not None:
+            return diverge.torch_layer_outputs(model, samples_x)
+        return diverge.onnx_layer_outputs(sources["fp32"], samples_x, names, threads)
+
+    label = "pytorch" if model is not None else "onnx fp32"
+    # Every layer's output of every sample is held (the reference's and one variant's at a
+    # time): a large model compares fewer samples rather than exhausting memory.
+    per_sample = sum(v.nbytes for v in reference_outputs(x[:1]).values())
+    x = x[:max(1, min(len(x), LAYER_BYTES // max(per_sample, 1)))]
+    reference = reference_outputs(x)
+    compared: dict[str, dict[str, dict | None]] = {}
     problems: dict[str, str] = {}
     order = _execution_order(reference, names)
 
     def collect(label_: str, read) -> None:
         try:
-            variants[label_] = read()
+            compared[label_] = diverge.compare_layers(reference, read(), order)
         except Exception as exc:  # noqa: BLE001 - a variant that cannot be read is a note
             log.debug("layer outputs of %s failed", label_, exc_info=True)
             problems[label_] = str(exc) if isinstance(exc, EdgeNNError) else \
@@ -98,7 +106,7 @@ def divergence_for(model, sources: dict[str, Path], artifacts: Sequence[Artifact
             runner = t.load(a, RunOptions(threads=threads))
             return diverge.spiking_layer_outputs(runner, x, names)
         collect(f"{target.name} {artifact.variant}", read_spiking)
-    table = diverge.divergence(reference, variants, threshold_db, order=order)
+    table = diverge.table_of(compared, order, threshold_db)
     table.update(reference=label, samples=int(len(x)), problems=problems)
     return table
 
@@ -168,15 +176,20 @@ def diverge_files(reference_path: Path, variant_paths: Sequence[Path], x: np.nda
     if reference_path.suffix.lower() != ".onnx":
         raise BadInputError(f"{reference_path}: the reference must be an ONNX model")
     names = diverge.reference_names(reference_path)
+    per_sample = sum(v.nbytes for v in diverge.onnx_layer_outputs(
+        reference_path, x[:1], names, threads).values())
+    x = x[:max(1, min(len(x), LAYER_BYTES // max(per_sample, 1)))]  # as in a run
     reference = diverge.onnx_layer_outputs(reference_path, x, names, threads)
-    variants = {}
+    compared = {}
     for path in map(Path, variant_paths):
         if not path.is_file():
             raise BadInputError(f"model file not found: {path}")
-        variants[path.name] = diverge.tflite_layer_outputs(path, x, names.order) \
+        outputs = diverge.tflite_layer_outputs(path, x, names.order) \
             if path.suffix.lower() == ".tflite" else \
             diverge.onnx_layer_outputs(path, x, names, threads)
-    table = diverge.divergence(reference, variants, threshold_db, order=names.order)
+        compared[path.name] = diverge.compare_layers(reference, outputs, names.order)
+    table = diverge.table_of(compared, [n for n in names.order if n in reference],
+                             threshold_db)
     table.update(reference=str(reference_path), samples=int(len(x)), problems={})
     return table
 

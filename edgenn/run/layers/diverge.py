@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgenn.core.target import fixed_batch_size, fixed_size_chunks
 from edgenn.run.layers.names import OnnxLayers, latest, onnx_layers, tflite_layers
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,18 @@ def onnx_layer_outputs(path: Path, x: np.ndarray, names: OnnxLayers, threads: in
         first = session.get_inputs()[0]
         feed_type = np.float16 if first.type == "tensor(float16)" else np.float32
         names_out = [o.name for o in session.get_outputs()]
-        values = session.run(names_out, {first.name: np.asarray(x).astype(feed_type)})
-    by_tensor = dict(zip(names_out, values, strict=True))
-    return {layer: np.asarray(by_tensor[t], dtype=np.float32) for layer, t in wanted.items()
-            if t in by_tensor and np.issubdtype(np.asarray(by_tensor[t]).dtype, np.floating)}
+        x = np.asarray(x).astype(feed_type)
+        fixed = fixed_batch_size(first.shape)  # a model that fixes its batch runs in chunks
+        chunks = [(x, len(x))] if fixed is None else list(fixed_size_chunks(x, fixed))
+        values: dict[str, list[np.ndarray]] = {}
+        for chunk, rows in chunks:
+            for name, value in zip(names_out, session.run(names_out, {first.name: chunk}),
+                                   strict=True):
+                values.setdefault(name, []).append(np.asarray(value)[:rows])
+    by_tensor = {name: np.concatenate(parts) if len(parts) > 1 else parts[0]
+                 for name, parts in values.items()}
+    return {layer: by_tensor[t].astype(np.float32) for layer, t in wanted.items()
+            if t in by_tensor and np.issubdtype(by_tensor[t].dtype, np.floating)}
 
 
 def _dequantized_names(model) -> dict[str, str]:
@@ -162,9 +171,20 @@ def divergence(reference: dict[str, np.ndarray], variants: dict[str, dict[str, n
     """The layers × variants table: per variant and layer the comparison (or None), and the
     first layer (in `order`, default the reference's) whose SNR is under `threshold_db`."""
     order = [layer for layer in (order or list(reference)) if layer in reference]
-    compared = {name: {layer: compare(reference[layer], outputs[layer]) if layer in outputs
-                       else None for layer in order}
-                for name, outputs in variants.items()}
+    return table_of({name: compare_layers(reference, outputs, order)
+                     for name, outputs in variants.items()}, order, threshold_db)
+
+
+def compare_layers(reference: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
+                   order: list[str]) -> dict[str, dict[str, float] | None]:
+    """One variant's comparison per layer of `order` (None where it has no such layer)."""
+    return {layer: compare(reference[layer], outputs[layer])
+            if layer in outputs and layer in reference else None for layer in order}
+
+
+def table_of(compared: dict[str, dict[str, dict | None]], order: list[str],
+             threshold_db: float) -> dict[str, Any]:
+    """The layers × variants table from each variant's `compare_layers`."""
     # rows no variant could be compared on (a PyTorch-only module, a fused-away tensor)
     order = [layer for layer in order if any(c[layer] is not None for c in compared.values())]
     table = []
