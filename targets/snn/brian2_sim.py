@@ -13,6 +13,7 @@ chunk is one network.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -25,6 +26,9 @@ from .ir import INPUT, Reset, SpikingNetwork, dense_matrix
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "brian2>=2.7" "numpy<2.4"'
+# brian2's default C flags include -ffast-math, which lets the compiler fuse β·v + J into
+# one rounding (FMA) or reorder sums: compiled code must round like numpy and torch do.
+EXACT_COMPILE_ARGS = ["-w", "-O3", "-fno-fast-math", "-ffp-contract=off"]
 
 
 def import_brian2():
@@ -34,6 +38,28 @@ def import_brian2():
         raise TargetUnavailableError(f"brian2 cannot be imported ({exc}); {INSTALL_HINT}") \
             from None
     return brian2
+
+
+@functools.lru_cache(maxsize=1)
+def _cython_works() -> bool:
+    import brian2 as b2
+    from brian2.codegen.runtime.cython_rt import CythonCodeObject
+
+    b2.prefs.codegen.cpp.extra_compile_args_gcc = EXACT_COMPILE_ARGS
+    try:
+        return bool(CythonCodeObject.is_available())
+    except Exception:  # a missing compiler can surface as several error types
+        return False
+
+
+def codegen_target(preferred: str = "auto") -> str:
+    """brian2's code generation: "cython" (compiled, needs Cython and a C++ compiler) or
+    "numpy"; "auto" takes cython when a test compilation works, else numpy."""
+    if preferred not in ("auto", "cython", "numpy"):
+        raise ValueError(f"codegen must be auto, cython or numpy, got {preferred!r}")
+    if preferred == "auto":
+        return "cython" if _cython_works() else "numpy"
+    return preferred
 
 
 def sparse_connectivity(network: SpikingNetwork) -> list[list[tuple[np.ndarray, ...]]]:
@@ -51,9 +77,12 @@ def sparse_connectivity(network: SpikingNetwork) -> list[list[tuple[np.ndarray, 
 
 
 def simulate_brian2(network: SpikingNetwork, drive: Drive, samples_per_network: int = 64,
-                    connectivity: list | None = None) -> SimulationResult:
-    """Run `drive` through `network` in brian2 (numpy code generation)."""
-    import_brian2()
+                    connectivity: list | None = None, codegen: str = "auto"
+                    ) -> SimulationResult:
+    """Run `drive` through `network` in brian2 (`codegen`: see `codegen_target`)."""
+    b2 = import_brian2()
+    b2.prefs.codegen.target = codegen_target(codegen)
+    b2.prefs.codegen.cpp.extra_compile_args_gcc = EXACT_COMPILE_ARGS
     connectivity = connectivity or sparse_connectivity(network)
     n = drive.currents[0].shape[0]
     parts = []
@@ -71,7 +100,6 @@ def simulate_brian2(network: SpikingNetwork, drive: Drive, samples_per_network: 
 def _simulate_chunk(network: SpikingNetwork, drive: Drive, chunk: slice, connectivity):
     import brian2 as b2
 
-    b2.prefs.codegen.target = "numpy"
     b2.BrianLogger.suppress_hierarchy("brian2.codegen")
     batch = chunk.stop - chunk.start
     steps = drive.timesteps

@@ -74,6 +74,12 @@ class SimulationResult:
     output_v: np.ndarray  # (T, N, classes) output membrane potential after each step
     input_counts: np.ndarray | None  # (N, n_input) input spikes (Poisson coding)
     threshold: float  # of the output layer
+    # recorded by the fast simulator when asked (`record=True`), for the cost metrics:
+    # per population, (N,) timesteps × neurons whose v changed (NeuroBench MembraneUpdates)
+    membrane_updates: tuple[np.ndarray, ...] | None = None
+    # per (population, projection) with pooling: (N, n_pooled) timesteps each pooled value
+    # was non-zero
+    pooled_active: dict[tuple[int, int], np.ndarray] | None = None
 
     @property
     def timesteps(self) -> int:

@@ -23,7 +23,15 @@ import numpy as np
 
 from edgenn.core import BadInputError, ToleranceExceededError
 
-from .ir import DEFAULT_GRID_BITS, INPUT, Population, Projection, SpikingNetwork, to_grid
+from .ir import (
+    DEFAULT_GRID_BITS,
+    INPUT,
+    NeuronModel,
+    Population,
+    Projection,
+    SpikingNetwork,
+    to_grid,
+)
 from .projection import apply_projection
 from .trace import LinearOp, trace_graph
 
@@ -36,6 +44,7 @@ class ConversionConfig:
     grid_bits: int = DEFAULT_GRID_BITS
     calibration_samples: int = 1024  # at most this many calibration samples are used
     parity_atol: float = 1e-3  # ANN-through-the-IR against ONNX Runtime, on logits
+    neuron: NeuronModel = NeuronModel()  # IF or LIF, reset by subtraction or to zero
 
     def __post_init__(self) -> None:
         if not 0 < self.percentile <= 100:
@@ -132,7 +141,7 @@ def convert_onnx(path: str | os.PathLike[str], calibration: np.ndarray,
     log.info("converted %s: %d populations, scales %s", path.name, len(normalised),
              ", ".join(f"{s:.3g}" for s in scales))
     return SpikingNetwork(input_shape, input_scale, tuple(normalised), config.grid_bits,
-                          metadata)
+                          metadata, config.neuron)
 
 
 def _scale(activations: np.ndarray, percentile: float) -> float:

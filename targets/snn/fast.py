@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from .coding import Drive, SimulationResult
-from .ir import INPUT, NeuronKind, Projection, Reset, SpikingNetwork
+from .ir import INPUT, NeuronKind, Projection, Reset, SpikingNetwork, torch_pool
 from .projection import apply_projection as apply_projection  # re-export: it lived here
 from .projection import torch_projection
 
@@ -64,8 +64,9 @@ def _input_bounds(network: SpikingNetwork, index: int, current: np.ndarray, pois
 
 
 def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
-                  steps_per_chunk: int = 32) -> SimulationResult:
-    """Run `drive` through `network`.
+                  steps_per_chunk: int = 32, record: bool = False) -> SimulationResult:
+    """Run `drive` through `network` (`record`: also count membrane updates and active
+    pooled values, for the cost metrics).
 
     The network is feed-forward and spikes cross it within a timestep, so a population's
     synaptic input for a block of timesteps is known once its sources have run through
@@ -105,6 +106,8 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
     out_counts = np.zeros((steps, n, populations[-1].size), dtype=np.int64)
     out_v = np.zeros((steps, n, populations[-1].size), dtype=np.float64)
     input_spikes = None if drive.input_spikes is None else torch.from_numpy(drive.input_spikes)
+    updates = [torch.zeros(n, dtype=torch.int64) for _ in populations]
+    pooled: dict[tuple[int, int], torch.Tensor] = {}
     with torch.no_grad():
         for start in range(0, steps, steps_per_chunk):
             block = min(steps_per_chunk, steps - start)
@@ -128,6 +131,9 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
                         source = fired_block[projection.source]
                     if source.dtype != dtypes[index][k]:
                         source = source.to(dtypes[index][k])
+                    if record and projection.pool is not None:
+                        _count_pooled(pooled, (index, k), projection, source, block, n,
+                                      network.source_shape(projection.source))
                     product = torch_projection(projection, source,
                                                 network.source_shape(projection.source))
                     product = product.reshape(block, n, population.size).to(vp.dtype)
@@ -143,6 +149,7 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
                 fired = torch.empty(block, n, population.size, dtype=vp.dtype)
                 threshold = population.threshold
                 for step in range(block):
+                    before = vp.clone() if record else None
                     if decay != 1.0:
                         vp.mul_(decay)
                     vp += inputs[step]
@@ -151,6 +158,9 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
                         vp.masked_fill_(fired[step] > 0, 0.0)
                     else:
                         vp.sub_(fired[step], alpha=threshold)
+                    if before is not None:  # NeuroBench counts every neuron at step 1
+                        updates[index] += population.size if start + step == 0 else \
+                            (vp != before).sum(dim=1)
                     if index == last:
                         counts[index] += fired[step].to(torch.int64)
                         out_counts[start + step] = counts[index].numpy()
@@ -160,7 +170,20 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
                 fired_block[index] = fired.reshape(block * n, population.size)
     input_counts = None if drive.input_spikes is None else drive.input_spikes.sum(axis=0)
     return SimulationResult(tuple(c.numpy() for c in counts), out_counts, out_v, input_counts,
-                            populations[-1].threshold)
+                            populations[-1].threshold,
+                            tuple(u.numpy() for u in updates) if record else None,
+                            {key: value.numpy() for key, value in pooled.items()}
+                            if record else None)
+
+
+def _count_pooled(pooled: dict, key: tuple[int, int], projection: Projection, source,
+                  block: int, n: int, source_shape: tuple[int, ...]) -> None:
+    """Add, per sample, how many timesteps each pooled value of `source` was non-zero."""
+    import torch
+
+    values = torch_pool(projection.pool, source, source_shape)
+    active = (values != 0).reshape(block, n, -1).sum(dim=0).to(torch.int64)
+    pooled[key] = pooled.get(key, 0) + active
 
 
 def _cast(projection: Projection, dtype) -> Projection:

@@ -159,6 +159,20 @@ def to_grid(values: np.ndarray, grid_bits: int) -> np.ndarray:
     return np.round(np.asarray(values, dtype=np.float64) * scale) / scale
 
 
+def torch_pool(pool: Pool, source, source_shape: tuple[int, ...]):
+    """pool(source) for a (N, n_pre) torch tensor → (N, n_pooled): window sums (exact on
+    spikes), divided by the window for an average pool."""
+    import torch
+    import torch.nn.functional as F
+
+    channels = source_shape[0]
+    conv = F.conv1d if len(pool.kernel) == 1 else F.conv2d
+    ones = torch.ones(channels, 1, *pool.kernel, dtype=source.dtype)
+    out = conv(source.reshape(source.shape[0], *source_shape), ones, stride=pool.stride,
+               groups=channels).reshape(source.shape[0], -1)
+    return out / pool.window if pool.average else out
+
+
 def torch_projection(projection: Projection, source, source_shape: tuple[int, ...]):
     """W · pool(source) for a (N, n_pre) torch tensor → (N, n_post), in its dtype."""
     import torch
@@ -167,13 +181,7 @@ def torch_projection(projection: Projection, source, source_shape: tuple[int, ..
     n = source.shape[0]
     x = source
     if projection.pool is not None:
-        pool = projection.pool
-        channels = source_shape[0]
-        conv = F.conv1d if len(pool.kernel) == 1 else F.conv2d
-        ones = torch.ones(channels, 1, *pool.kernel, dtype=x.dtype)
-        x = conv(x.reshape(n, *source_shape), ones, stride=pool.stride, groups=channels)
-        if pool.average:
-            x = x / pool.window
+        x = torch_pool(projection.pool, x, source_shape)
     if projection.kind == "dense":
         weight = torch.from_numpy(projection.weight).to(x.dtype)
         return x.reshape(n, -1) @ weight.T

@@ -102,14 +102,16 @@ def _neuron_node(neuron: NeuronModel, population: Population):
                    metadata=meta)
 
 
-def _pool_node(pool: Pool, channels: int, pooling: str):
+def _pool_node(pool: Pool, source_shape: tuple[int, ...], pooling: str):
     """A pooling window as NIR nodes; returns (node, factor its output is scaled by)."""
     import nir
 
+    channels = source_shape[0]
     if len(pool.kernel) == 1:  # NIR has no 1-D pooling: a Conv1d with a kernel of ones
         weight = np.einsum("oc,k->ock", np.eye(channels), np.ones(pool.kernel[0]))
-        return nir.Conv1d(input_shape=None, weight=weight, stride=pool.stride[0], padding=0,
-                          dilation=1, groups=1, bias=np.zeros(channels)), 1
+        return nir.Conv1d(input_shape=int(source_shape[1]), weight=weight,
+                          stride=pool.stride[0], padding=0, dilation=1, groups=1,
+                          bias=np.zeros(channels)), 1
     window = pool.window
     kernel, stride = np.array(pool.kernel), np.array(pool.stride)
     if pool.average or (pooling == "avg" and not window & (window - 1)):
@@ -135,7 +137,7 @@ def _projection_nodes(projection: Projection, source_shape, population: Populati
     chain: list = []
     factor = 1
     if projection.pool is not None:
-        pool_node, factor = _pool_node(projection.pool, source_shape[0], pooling)
+        pool_node, factor = _pool_node(projection.pool, tuple(source_shape), pooling)
         chain.append(pool_node)
     if node is None:
         if len(pre_shape) > 1:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ from edgenn.core import Artifact, BadInputError, RunOptions, TensorSpec, parse_e
 
 from .coding import Coding, SimulationResult, Simulator, prepare_drive
 from .convert import ConversionConfig, convert_onnx
-from .ir import SpikingNetwork, load_network, save_network
+from .hardware import PROFILES, HardwareProfile, fan_in, quantize_weights
+from .ir import NeuronKind, NeuronModel, Reset, SpikingNetwork, load_network, save_network
 from .metrics import (
     EnergyModel,
     activity,
     energy_estimates,
-    fan_outs,
     synaptic_operations,
     timestep_analysis,
 )
@@ -50,17 +51,19 @@ def read_calibration(artifact: Artifact) -> np.ndarray:
 
 def simulate(network: SpikingNetwork, x: np.ndarray, timesteps: int,
              simulator: Simulator = Simulator.FAST, coding: Coding = Coding.CONSTANT,
-             seed: int = 0, threads: int = 2, samples_per_network: int = 64
-             ) -> SimulationResult:
-    """Simulate `x` (N, *input_shape) for `timesteps` with the chosen simulator."""
+             seed: int = 0, threads: int = 2, samples_per_network: int = 64,
+             record: bool = False, codegen: str = "auto") -> SimulationResult:
+    """Simulate `x` (N, *input_shape) for `timesteps` with the chosen simulator
+    (`record`: the fast simulator also counts what the cost metrics need; `codegen`:
+    brian2's code generation, auto = compiled Cython when it works, else numpy)."""
     drive = prepare_drive(network, x, timesteps, coding, seed)
     if simulator is Simulator.BRIAN2:
         from .brian2_sim import simulate_brian2
 
-        return simulate_brian2(network, drive, samples_per_network)
+        return simulate_brian2(network, drive, samples_per_network, codegen=codegen)
     from .fast import simulate_fast
 
-    return simulate_fast(network, drive, threads)
+    return simulate_fast(network, drive, threads, record=record)
 
 
 class SnnRunner:
@@ -70,14 +73,15 @@ class SnnRunner:
 
     def __init__(self, network: SpikingNetwork, simulator: Simulator, timesteps: int,
                  coding: Coding, seed: int, threads: int, evaluation_timesteps: int,
-                 samples_per_network: int, energy: EnergyModel) -> None:
+                 samples_per_network: int, energy: EnergyModel, codegen: str = "auto"
+                 ) -> None:
         self.network, self.simulator, self.timesteps = network, simulator, timesteps
         self.coding, self.seed, self.threads = coding, seed, threads
         self.evaluation_timesteps = evaluation_timesteps
         self.samples_per_network = samples_per_network
         self.energy = energy
+        self.codegen = codegen
         self.max_latency_runs = 3 if simulator is Simulator.BRIAN2 else 20
-        self._fanouts: list | None = None
         self.last: SimulationResult | None = None
         self._last_batch: np.ndarray | None = None
         self._last_steps: int | None = None
@@ -85,7 +89,8 @@ class SnnRunner:
     def simulate(self, batch: np.ndarray, timesteps: int | None = None) -> SimulationResult:
         steps = timesteps or self.timesteps
         self.last = simulate(self.network, batch, steps, self.simulator,
-                             self.coding, self.seed, self.threads, self.samples_per_network)
+                             self.coding, self.seed, self.threads, self.samples_per_network,
+                             codegen=self.codegen)
         self._last_batch, self._last_steps = batch, steps
         return self.last
 
@@ -104,21 +109,45 @@ class SnnRunner:
                 "coding": self.coding.value}
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """Accuracy against timesteps, settling, synaptic operations, sparsity, energy."""
+        """Accuracy against timesteps, settling, NeuroBench costs, sparsity, energy. The
+        costs come from a recorded fast run at the configured T (spike-identical to
+        brian2's, which the tests check)."""
         steps = max(self.timesteps, self.evaluation_timesteps)
         result = self._simulate_for_evaluation(x, steps)
-        if self._fanouts is None:
-            self._fanouts = fan_outs(self.network)
         report = {"simulator": self.simulator.value, "coding": self.coding.value,
-                  "timesteps": self.timesteps, **timestep_analysis(result, y)}
-        if steps != self.timesteps:  # cost figures at the configured T
-            result = self._simulate_for_evaluation(x, self.timesteps)
-        ops = synaptic_operations(self.network, result, x, self.coding, self._fanouts)
+                  "timesteps": self.timesteps, "neuron": self.network.neuron.to_json(),
+                  **timestep_analysis(result, y)}
+        recorded = simulate(self.network, x, self.timesteps, Simulator.FAST, self.coding,
+                            self.seed, self.threads, record=True)
+        ops = synaptic_operations(self.network, recorded, x, self.coding)
         report.update(ops)
-        report.update(activity(self.network, result))
-        report["synops_per_dense_mac"] = (ops["effective_acs"] / ops["dense_macs"]
-                                          if ops["dense_macs"] else None)
-        report["energy"] = energy_estimates(self.network, ops, self.timesteps, self.energy)
+        report.update(activity(self.network, recorded))
+        spent = ops["effective_acs"] + ops["effective_macs"]
+        report["synops_per_dense_mac"] = (spent / ops["ann_dense_macs"]
+                                          if ops["ann_dense_macs"] else None)
+        report["energy"] = energy_estimates(self.network, ops, self.timesteps, self.energy,
+                                            report.get("membrane_updates"))
+        report.update(self._hardware(x, y))
+        return report
+
+    def _hardware(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Fan-in, and the accuracy N-bit weights cost against full precision at T."""
+        hardware = dict(self.network.metadata.get("hardware", {}))
+        full_path = hardware.pop("full_precision_network", None)
+        report: dict[str, Any] = {"fan_in": hardware.get("fan_in")}
+        bits = self.network.metadata.get("weight_bits")
+        if bits and full_path and Path(full_path).is_file():
+            full = load_network(full_path)
+            ours = simulate(self.network, x, self.timesteps, Simulator.FAST, self.coding,
+                            self.seed, self.threads)
+            theirs = simulate(full, x, self.timesteps, Simulator.FAST, self.coding,
+                              self.seed, self.threads)
+            quantised = float(np.mean(ours.scores().argmax(1) == y))
+            reference = float(np.mean(theirs.scores().argmax(1) == y))
+            report["weight_quantization"] = {
+                "weight_bits": int(bits), "timesteps": self.timesteps,
+                "accuracy": quantised, "accuracy_full_precision": reference,
+                "cost_pp": round(100 * (reference - quantised), 4)}
         return report
 
 
@@ -129,17 +158,31 @@ class _SnnTarget:
 
     def __init__(self, timesteps: int = 64, coding: str | Coding = Coding.CONSTANT,
                  percentile: float = 99.9, evaluation_timesteps: int | None = None,
-                 samples_per_network: int = 64) -> None:
+                 samples_per_network: int = 64, neuron: str | NeuronKind = NeuronKind.IF,
+                 reset: str | Reset = Reset.SUBTRACT, tau: float = 16.0,
+                 profile: str | None = None, weight_bits: int | None = None,
+                 fan_in_limit: int | None = None, codegen: str = "auto") -> None:
         if timesteps < 1:
             raise BadInputError(f"timesteps must be ≥ 1, got {timesteps}")
         self.coding = parse_enum(Coding, coding, "coding")
         if samples_per_network < 1:
             raise BadInputError(f"samples_per_network must be ≥ 1, got {samples_per_network}")
+        if profile is not None and profile not in PROFILES:
+            raise BadInputError(f"profile {profile!r} is not one of: {', '.join(PROFILES)}")
+        base = PROFILES[profile] if profile else HardwareProfile()
+        self.hardware = HardwareProfile(
+            weight_bits=base.weight_bits if weight_bits is None else int(weight_bits),
+            fan_in_limit=base.fan_in_limit if fan_in_limit is None else int(fan_in_limit))
         self.timesteps = timesteps
-        self.conversion = ConversionConfig(percentile=percentile)
+        model = NeuronModel(parse_enum(NeuronKind, neuron, "neuron"),
+                            parse_enum(Reset, reset, "reset"), float(tau))
+        self.conversion = ConversionConfig(percentile=percentile, neuron=model)
         self.evaluation_timesteps = (self.default_evaluation_timesteps
                                      if evaluation_timesteps is None else evaluation_timesteps)
         self.samples_per_network = samples_per_network
+        if codegen not in ("auto", "cython", "numpy"):
+            raise BadInputError(f"codegen {codegen!r} is not one of: auto, cython, numpy")
+        self.codegen = codegen
 
     def available(self) -> str | None:
         missing = []
@@ -167,13 +210,32 @@ class _SnnTarget:
                                 f"this model takes {len(artifact.inputs)} inputs")
         network = convert_onnx(artifact.path, read_calibration(artifact), self.conversion)
         workdir = Path(workdir)
+        network = self._constrain(network, workdir / f"{artifact.path.stem}.fp.snn.npz")
         out = save_network(network, workdir / f"{artifact.path.stem}.snn.npz")
         nir_path = write_nir(network, workdir / f"{artifact.path.stem}.nir")
         classes = network.output.size
         return artifact.derive(out, f"compile:{self.name}", format="snn", extra_files=(nir_path,),
                                outputs=(TensorSpec("spike_scores", ("batch", classes)),),
                                nir=str(nir_path), timesteps=self.timesteps,
-                               coding=self.coding.value, percentile=self.conversion.percentile)
+                               coding=self.coding.value, percentile=self.conversion.percentile,
+                               neuron=network.neuron.to_json(),
+                               weight_bits=self.hardware.weight_bits)
+
+    def _constrain(self, network: SpikingNetwork, full_path: Path) -> SpikingNetwork:
+        """Quantise the weights and check the fan-in as the hardware profile asks; the
+        full-precision network is kept beside it for the accuracy cost."""
+        hardware: dict[str, Any] = {}
+        bits = self.hardware.weight_bits
+        if bits is not None:
+            save_network(network, full_path)
+            network = quantize_weights(network, bits)
+            hardware["full_precision_network"] = str(full_path)
+        hardware["fan_in"] = fan_in(network, self.hardware.fan_in_limit)
+        if hardware["fan_in"]["within_limit"] is False:
+            log.warning("%s: %d neurons have more than %d incoming synapses (largest %d)",
+                        self.name, hardware["fan_in"]["neurons_over_limit"],
+                        self.hardware.fan_in_limit, hardware["fan_in"]["max"])
+        return replace(network, metadata={**network.metadata, "hardware": hardware})
 
     def load(self, artifact: Artifact, options: RunOptions) -> SnnRunner:
         if artifact.format != "snn":
@@ -182,7 +244,7 @@ class _SnnTarget:
         network = load_network(artifact.path)
         return SnnRunner(network, self.simulator, self.timesteps, self.coding, options.seed,
                          options.threads, self.evaluation_timesteps, self.samples_per_network,
-                         EnergyModel())
+                         EnergyModel(), self.codegen)
 
 
 class FastSnnTarget(_SnnTarget):

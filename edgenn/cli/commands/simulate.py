@@ -28,6 +28,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="brian2 (reference) or fast (default: %(default)s)")
     parser.add_argument("--coding", choices=["constant", "poisson"], default="constant",
                         help="input coding (default: %(default)s)")
+    # --- spiking neuron and hardware options (issue 16) ---
+    parser.add_argument("--neuron", choices=["if", "lif"], default="if",
+                        help="integrate-and-fire, or leaky (LIF, see --tau) "
+                             "(default: %(default)s)")
+    parser.add_argument("--reset", choices=["subtract", "zero"], default="subtract",
+                        help="after a spike: subtract the threshold (best rate coding), or "
+                             "reset to zero (NIR's own reset: the .nir is then exact for "
+                             "every NIR consumer) (default: %(default)s)")
+    parser.add_argument("--tau", type=float, default=16.0, metavar="STEPS",
+                        help="LIF membrane time constant in timesteps (default: %(default)s)")
+    parser.add_argument("--profile", choices=["chip"], default=None,
+                        help="hardware constraints: chip = 8-bit integer weights and a "
+                             "4096 fan-in limit")
+    parser.add_argument("--weight-bits", type=int, default=None, metavar="N",
+                        help="quantise weights to N-bit integers and report the accuracy "
+                             "it costs")
+    parser.add_argument("--fan-in-limit", type=int, default=None, metavar="N",
+                        help="report neurons with more than N incoming synapses")
+    parser.add_argument("--codegen", choices=["auto", "cython", "numpy"], default="auto",
+                        help="brian2 code generation: auto = compiled Cython when a C++ "
+                             "compiler works (first use compiles for minutes, then cached), "
+                             "else numpy (default: %(default)s)")
+    # --- end spiking neuron and hardware options ---
     parser.add_argument("--percentile", type=float, default=99.9,
                         help="normalisation percentile of activations; 100 = the maximum "
                              "(default: %(default)s)")
@@ -62,7 +85,10 @@ def execute(args: argparse.Namespace, ui) -> int:
                             "needs one input array x and labels y")
     target = create_target(f"snn-{args.simulator}", timesteps=args.timesteps,
                            coding=args.coding, percentile=args.percentile,
-                           evaluation_timesteps=args.timesteps)
+                           evaluation_timesteps=args.timesteps, neuron=args.neuron,
+                           reset=args.reset, tau=args.tau, profile=args.profile,
+                           weight_bits=args.weight_bits, fan_in_limit=args.fan_in_limit,
+                           codegen=args.codegen)
     reason = target.available()
     if reason:
         raise TargetUnavailableError(f"target {target.name} is unavailable: {reason}")
@@ -104,7 +130,8 @@ def _ann_accuracy(model, x, y) -> float:
 def _show(ui, results: dict, args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    table = Table(title=f"spiking network ({args.simulator}, {args.coding} coding)")
+    table = Table(title=f"spiking network ({args.simulator}, {args.neuron.upper()}, reset "
+                        f"{args.reset}, {args.coding} coding)")
     table.add_column("timesteps", justify="right")
     table.add_column("SNN accuracy", justify="right")
     table.add_column("vs ANN (pp)", justify="right")
@@ -116,11 +143,23 @@ def _show(ui, results: dict, args: argparse.Namespace) -> None:
     energy = results["energy"]
     ui.print(f"ANN accuracy {ann:.4f}; decisions settle at timestep {settle['mean']:.1f} "
              f"on average (median {settle['median']:.0f}, p90 {settle['p90']:.0f})")
-    ui.print(f"synaptic operations per sample: {results['effective_acs']:.0f} ACs + "
-             f"{results['effective_macs']:.0f} MACs (ANN dense MACs "
-             f"{results['dense_macs']:.0f}); activation sparsity "
-             f"{results['activation_sparsity']:.3f}; spikes per neuron per timestep "
-             f"{results['spikes_per_neuron_per_timestep']:.4f}")
+    ui.print(f"NeuroBench, per sample over {args.timesteps} timesteps: effective ACs "
+             f"{results['effective_acs']:.0f}, effective MACs {results['effective_macs']:.0f}, "
+             f"dense {results['dense']:.0f} (ANN dense MACs {results['ann_dense_macs']:.0f}); "
+             f"activation sparsity {results['activation_sparsity']:.3f}, connection "
+             f"sparsity {results['connection_sparsity']:.3f}, footprint "
+             f"{results['footprint_bytes']} B, membrane updates "
+             f"{results.get('membrane_updates', 0):.0f}")
+    fan = results.get("fan_in") or {}
+    if fan:
+        limit = f" (limit {fan['limit']}: {fan['neurons_over_limit']} neurons over)" \
+            if fan.get("limit") else ""
+        ui.print(f"largest fan-in {fan['max']}{limit}")
+    quantised = results.get("weight_quantization")
+    if quantised:
+        ui.print(f"{quantised['weight_bits']}-bit weights: accuracy {quantised['accuracy']:.4f} "
+                 f"against {quantised['accuracy_full_precision']:.4f} at full precision "
+                 f"({quantised['cost_pp']:+.2f} pp cost)")
     ui.print(f"energy estimate per inference (µJ): ANN fp32 {energy['ann_fp32_uj']:.3f}, "
              f"ANN int8 {energy['ann_int8_uj']:.3f}, SNN {energy['snn_uj']:.3f} "
              f"[{energy['constants']['source']}]")

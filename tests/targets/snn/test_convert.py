@@ -106,19 +106,32 @@ def test_bn_folds_into_conv_and_residual_add_sums_projections(tmp_path):
     assert agreement >= 0.9
 
 
-def test_residual_network_spikes_identically_in_brian2(tmp_path):
+@pytest.mark.slow
+def test_residual_network_spikes_identically_in_brian2_for_every_neuron_choice(tmp_path):
+    """Every neuron model × reset × input coding, and 8-bit integer weights: brian2 and the
+    fast simulator give the same spikes and the same output potentials."""
     pytest.importorskip("brian2")
+    from dataclasses import replace
+
     from edgenn.targets.snn.brian2_sim import simulate_brian2
+    from edgenn.targets.snn.hardware import quantize_weights
+    from edgenn.targets.snn.ir import NeuronKind, NeuronModel, Reset
 
     path = residual_model(tmp_path)
     x = np.random.default_rng(2).random((6, 1, 4, 4)).astype(np.float32)
     network = convert_onnx(path, x)
-    for coding in Coding:
-        drive = prepare_drive(network, x, 24, coding, seed=3)
-        fast, reference = simulate_fast(network, drive), simulate_brian2(network, drive, 4)
-        for ours, theirs in zip(fast.counts, reference.counts, strict=True):
-            assert np.array_equal(ours, theirs)
-        assert np.array_equal(fast.output_v, reference.output_v)
+    variants = [replace(network, neuron=NeuronModel(kind, reset, tau=4.0))
+                for kind in NeuronKind for reset in Reset]
+    variants.append(quantize_weights(network, 8))
+    for variant in variants:
+        for coding in Coding:
+            drive = prepare_drive(variant, x, 24, coding, seed=3)
+            fast = simulate_fast(variant, drive)
+            reference = simulate_brian2(variant, drive, 4, codegen="numpy")  # small
+            for ours, theirs in zip(fast.counts, reference.counts, strict=True):
+                assert np.array_equal(ours, theirs), (variant.neuron, coding)
+            assert np.array_equal(fast.output_v, reference.output_v)
+            assert sum(int(c.sum()) for c in fast.counts) > 0
 
 
 def test_network_file_round_trip(tmp_path):
