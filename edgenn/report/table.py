@@ -7,8 +7,9 @@ from edgenn.core.results import Measurement, Report
 
 COLUMNS = ("target", "variant", "status", "accuracy", "Δ pp", "agree", "max err", "p50 ms",
            "speed-up", "p90 ms", "p99 ms", "size", "size ×", "peak MB", "energy µJ")
+STATUS_WIDTH = 20  # the terminal's status column; longer reasons are listed under the table
 # Dropped first when the terminal is narrow (`--wide` keeps every column).
-DROP_ORDER = ("p99 ms", "p90 ms", "max err", "size ×", "peak MB", "agree", "energy µJ")
+DROP_ORDER = ("p99 ms", "p90 ms", "max err", "size ×", "peak MB", "agree", "energy µJ", "Δ pp")
 LEGEND = {
     "accuracy": "top-1 on the test split",
     "Δ pp": "accuracy change against the fp32 row of the same target, percentage points",
@@ -65,7 +66,7 @@ def columns_for(report: Report, width: int | None, wide: bool = False) -> list[i
     cells = [row_cells(r) for r in report.rows]
 
     def needed(indexes: list[int]) -> int:  # rich: one border and two spaces per column
-        return 1 + sum(3 + max([len(COLUMNS[i]), *(len(c[i]) for c in cells)])
+        return 1 + sum(3 + max([len(COLUMNS[i]), *(_shown(i, c[i]) for c in cells)])
                        for i in indexes)
 
     for name in DROP_ORDER:
@@ -73,6 +74,10 @@ def columns_for(report: Report, width: int | None, wide: bool = False) -> list[i
             break
         keep.remove(COLUMNS.index(name))
     return keep
+
+
+def _shown(index: int, cell: str) -> int:
+    return min(len(cell), STATUS_WIDTH) if COLUMNS[index] == "status" else len(cell)
 
 
 def _status(row: Measurement) -> str:
@@ -182,8 +187,10 @@ def rich_table(report: Report, width: int | None = None, wide: bool = False):
     table = Table(title="edgenn report", caption=settings_line(report) or None)
     for index in keep:
         column = COLUMNS[index]
+        # one line per row: a long status is cut (its whole reason is listed below)
         table.add_column(column, justify="left" if column in ("target", "variant", "status")
-                         else "right", overflow="fold")
+                         else "right", overflow="ellipsis", no_wrap=True,
+                         max_width=STATUS_WIDTH if column == "status" else None)
     for row in report.rows:
         cells = row_cells(row)
         style = {"ok": "yellow" if row.extra.get("warning") else None,
