@@ -20,7 +20,8 @@ def add_common(parser: argparse.ArgumentParser, *, out: bool = True) -> None:
         parser.add_argument("--out", default="edgenn-out", metavar="DIR",
                             help="build directory for artifacts and reports "
                                  "(default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=seed_value, default=0,
+                        help="random seed, 0 … 2³²−1 (default: 0)")
     parser.add_argument("--threads", type=positive_int, default=2,
                         help="intra-op threads for every runtime (default: 2)")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -39,6 +40,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def seed_value(text: str) -> int:
+    """argparse type: a seed NumPy and PyTorch both take (0 … 2³² − 1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: '{text}'") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be 0 … {2**32 - 1}, got {value}")
     return value
 
 

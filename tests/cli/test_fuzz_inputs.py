@@ -113,6 +113,7 @@ def corpus(tmp_path_factory) -> dict[str, str]:
         "recipe_table_types": root / "table.toml",
         "recipe_nested_nan": root / "nested.toml",
         "recipe_inf_budget": root / "inf.toml",
+        "recipe_seed": root / "seed.toml",
         "report_ok": root / "ok.json",
         "report_strings": root / "strings.json",
         "report_nulls": root / "nulls.json",
@@ -137,6 +138,7 @@ def corpus(tmp_path_factory) -> dict[str, str]:
         '[targets]\nrun = ["cpu"]\noptions = { cpu = { threads = [1, "x"] } }\n')
     files["recipe_nested_nan"].write_text("[model]\nname = \"mlp\"\noptions = { dropout = nan }\n")
     files["recipe_inf_budget"].write_text("[compression]\nmax_accuracy_drop = inf\n")
+    files["recipe_seed"].write_text("[train]\nseed = 4294967296\n")
     row = {"target": "cpu", "variant": "fp32", "status": "ok", "accuracy": 0.9,
            "latency_ms": {"p50": 1.0}, "size_bytes": 100}
     report = {"schema_version": 1, "settings": {}, "environment": {}, "rows": [row]}
@@ -243,6 +245,10 @@ CASES = [
                                       "--data", "{good_npz}", "--threads", "-1"], 2,
      "threads"),
     ("zero threads in simulate", ["simulate", "{onnx}", "--threads", "0"], 2, "threads"),
+    ("negative seed", ["run", "--seed", "-1"], 2, "--seed"),
+    ("seed beyond 2**32", ["quantize", "--model", "{onnx}", "--mode", "dynamic", "--seed",
+                           "99999999999999999999"], 2, "--seed"),
+    ("seed beyond 2**32 in a recipe", ["run", "{recipe_seed}"], 2, "a seed is 0"),
     ("opset beyond the exporter", ["export", "--model", "mlp", "--data", "{good_npz}",
                                    "--opset", "999"], 2, "opset"),
     ("absurd zoo shape", ["zoo", "--shape", "100000,100000,100000"], 2, "shape"),
@@ -283,7 +289,7 @@ def snapshot(out: Path) -> dict[str, str]:
 
 
 def assert_one_line(code: int, expected: int, stderr: str, fragment: str) -> None:
-    assert "Traceback" not in stderr, stderr
+    assert "Traceback" not in stderr and "\x1b[" not in stderr, stderr
     lines = [line for line in stderr.strip().splitlines()
              if line.strip() and not line.startswith(("·", "warning", "WARNING"))]
     assert code == expected, (code, stderr)

@@ -244,7 +244,10 @@ def test_user_factory_errors_name_the_problem(user_file, tmp_path):
     ]
     broken = tmp_path / "broken.py"
     broken.write_text("raise RuntimeError('boom')\n")
-    cases.append((f"{broken}:factory", "failed to import: boom"))
+    cases.append((f"{broken}:factory", rf"failed to import: RuntimeError: boom \(at {broken}:1\)"))
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\n\ndef factory():\n    sys.exit(0)\n")
+    cases.append((f"{exits}:factory", rf"could not be built .*sys.exit\(0\) \(at {exits}:4\)"))
     for spec, message in cases:
         with pytest.raises(BadInputError, match=message):
             build_model(spec, (1, 8, 8), 10)

@@ -77,11 +77,11 @@ def user_code_error(exc: BaseException, path: str | Path | None = None) -> str:
         frames.append(traceback.FrameSummary(exc.filename, exc.lineno or 0, "<module>"))
     wanted = str(Path(path).resolve()) if path else None
     inside = [f for f in frames if wanted and str(Path(f.filename).resolve()) == wanted]
-    where = f"{inside[-1].filename}:{inside[-1].lineno}: " if inside else ""
+    where = f" (at {inside[-1].filename}:{inside[-1].lineno})" if inside else ""
     if isinstance(exc, SystemExit):
-        return f"{where}the code called sys.exit({exc.code!r})"
+        return f"the code called sys.exit({exc.code!r}){where}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{where}{type(exc).__name__}" + (f": {text[:300]}" if text else "")
+    return f"{type(exc).__name__}" + (f": {text[:300]}" if text else "") + where
 
 
 def _module_of(name: str, built: Any, input_shape: tuple[int, ...]):
