@@ -194,3 +194,59 @@ def test_simulate_command_names_unsupported_nodes(tmp_path, simulate_only, capsy
     error = capsys.readouterr().err
     assert "unsupported operator(s): MaxPool (pool1)" in error
     assert error.count("\n") == 1  # one clear line
+
+
+def test_chip_profile_reports_the_accuracy_cost_and_fan_in(snn, tmp_path):
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    target = FastSnnTarget(timesteps=32, evaluation_timesteps=32, profile="chip")
+    assert (target.hardware.weight_bits, target.hardware.fan_in_limit) == (8, 4096)
+    runner = target.load(_compiled(target, snn, tmp_path), RunOptions())
+    weights = [q.weight for p in runner.network.populations for q in p.projections]
+    assert all(np.array_equal(w, np.round(w)) and np.abs(w).max() <= 127 for w in weights)
+    report = runner.evaluate(snn.x[:90], snn.y[:90])
+    quantised = report["weight_quantization"]
+    assert quantised["weight_bits"] == 8 and quantised["timesteps"] == 32
+    assert quantised["accuracy"] == report["accuracy_vs_timesteps"][32]
+    assert quantised["cost_pp"] == pytest.approx(
+        100 * (quantised["accuracy_full_precision"] - quantised["accuracy"]), abs=1e-3)
+    assert abs(quantised["cost_pp"]) <= 5
+    # the pooled 512 → 64 layer: 512 pooled inputs × a 2×2 window = 2048 source neurons,
+    # less the windows whose weight rounds to 0
+    assert 2000 < report["fan_in"]["per_layer"]["relu_2"] <= 2048
+    assert report["fan_in"]["within_limit"] is True and report["fan_in"]["limit"] == 4096
+    assert report["footprint_bytes"] < 4 * sum(w.size for w in weights)  # 8-bit weights
+
+
+def test_lif_reset_to_zero_writes_an_exact_nir_file(snn, tmp_path):
+    import nir
+
+    from edgenn.targets.snn.nir_io import read_nir
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    target = FastSnnTarget(timesteps=16, neuron="lif", reset="zero", tau=8)
+    compiled = _compiled(target, snn, tmp_path)
+    assert compiled.metadata["neuron"] == {"kind": "lif", "reset": "zero", "tau": 8.0}
+    graph = read_nir(compiled.extra_files[0])
+    assert graph.metadata["exact"] and graph.metadata["dt"] == 1.0
+    neurons = [n for n in graph.nodes.values() if isinstance(n, nir.LIF)]
+    assert len(neurons) == 4
+    assert all(np.all(n.tau == 8.0) and np.all(n.r == 8.0) for n in neurons)
+    with pytest.raises(BadInputError, match="neuron 'adex' is not one of: if, lif"):
+        FastSnnTarget(neuron="adex")
+    with pytest.raises(BadInputError, match="profile 'loihi' is not one of: chip"):
+        FastSnnTarget(profile="loihi")
+
+
+def test_simulate_command_takes_neuron_and_hardware_options(snn, tmp_path, simulate_only,
+                                                            capsys):
+    code = simulate_only(["simulate", str(snn.onnx), "--timesteps", "16", "--simulator",
+                          "fast", "--samples", "40", "--neuron", "lif", "--reset", "zero",
+                          "--weight-bits", "4", "--fan-in-limit", "100", "--out",
+                          str(tmp_path), "--json"])
+    assert code == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["neuron"] == {"kind": "lif", "reset": "zero", "tau": 16.0}
+    assert results["weight_quantization"]["weight_bits"] == 4
+    assert results["fan_in"]["limit"] == 100 and results["fan_in"]["within_limit"] is False
+    assert results["dense"] == 16 * results["ann_dense_macs"]
