@@ -124,7 +124,9 @@ def onnx_layer_outputs(path: Path, x: np.ndarray, names: OnnxLayers, threads: in
         for chunk, rows in chunks:
             for name, value in zip(names_out, session.run(names_out, {first.name: chunk}),
                                    strict=True):
-                values.setdefault(name, []).append(np.asarray(value)[:rows])
+                value = np.asarray(value)
+                if value.ndim and value.shape[0] == len(chunk):  # per sample, not a shape
+                    values.setdefault(name, []).append(value[:rows])
     by_tensor = {name: np.concatenate(parts) if len(parts) > 1 else parts[0]
                  for name, parts in values.items()}
     return {layer: by_tensor[t].astype(np.float32) for layer, t in wanted.items()

@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass, field
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+# Nodes that compute no activation of their own: never a layer's output (a file named by
+# its nodes would otherwise list every constant and shape computation as a layer).
+NOT_LAYERS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size"})
 # Names ORT and its quantizers derive from a node's: "fused X", "X_nchwc", "X_token_12",
 # "X_quant", "X_MatMul_quant" (dynamic int8), ...
 _KERNEL_DECORATIONS = re.compile(
@@ -72,6 +75,8 @@ def onnx_layers(model) -> OnnxLayers:
         for output in node.output:
             if output:
                 found.tensor_layer[output] = layer
+        if node.op_type in NOT_LAYERS:
+            continue
         if layer not in found.op_types:
             found.order.append(layer)
             found.op_types[layer] = []
