@@ -83,3 +83,23 @@ def test_a_fixed_batch_model_runs_in_chunks_and_a_large_one_compares_fewer_sampl
     monkeypatch.setattr(analyse, "LAYER_BYTES", 300)  # room for two samples' layers
     table = analyse.diverge_files(fixed, [fixed], x, threshold_db=30.0)
     assert table["samples"] == 2  # each sample holds (16 + 16 + 3) × 4 bytes of layers
+
+
+def test_constants_and_shapes_are_not_layers(tmp_path):
+    from edgenn.run.layers import analyse, diverge
+
+    nodes = [helper.make_node("Constant", [], ["c"], name="const",
+                              value=numpy_helper.from_array(np.ones(6, np.float32))),
+             helper.make_node("Add", ["x", "c"], ["shifted"], name="shift"),
+             helper.make_node("Shape", ["shifted"], ["shape"], name="shape_of"),
+             helper.make_node("Reshape", ["shifted", "shape"], ["same"], name="reshape"),
+             helper.make_node("Relu", ["same"], ["y"], name="act")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 6])])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert diverge.reference_names(path).order == ["shift", "reshape", "act"]
+    x = np.random.default_rng(3).normal(size=(4, 6)).astype(np.float32)
+    table = analyse.diverge_files(path, [path], x, threshold_db=30.0)
+    assert table["layers"] == ["shift", "reshape", "act"]
