@@ -20,6 +20,9 @@ from .projection import apply_projection
 class Coding(str, Enum):
     CONSTANT = "constant"  # the input is a constant current into the first layer(s)
     POISSON = "poisson"  # the input neurons fire Bernoulli spikes with p = x / input_scale
+    # time-to-first-spike: each input neuron fires once, at step round((1 − x̂)·(T − 1)) for
+    # x̂ = x / input_scale in (0, 1] (the brightest first), never for x̂ ≤ 0
+    TTFS = "ttfs"
 
 
 class Simulator(str, Enum):
@@ -32,7 +35,7 @@ class Drive:
     """What enters the network: per-population constant current, optional input spikes."""
 
     currents: tuple[np.ndarray, ...]  # (N, n_p) float64, bias included
-    input_spikes: np.ndarray | None  # (T, N, n_input) bool, Poisson coding only
+    input_spikes: np.ndarray | None  # (T, N, n_input) bool: Poisson and TTFS coding
     timesteps: int
     coding: Coding
 
@@ -62,7 +65,17 @@ def prepare_drive(network: SpikingNetwork, x: np.ndarray, timesteps: int,
         rng = np.random.default_rng(seed)
         rates = np.clip(scaled, 0.0, 1.0)
         spikes = rng.random((timesteps, n, network.input_size)) < rates[None]
+    elif coding is Coding.TTFS:
+        spikes = ttfs_spikes(scaled, timesteps)
     return Drive(tuple(currents), spikes, timesteps, coding)
+
+
+def ttfs_spikes(scaled: np.ndarray, timesteps: int) -> np.ndarray:
+    """(T, N, n) one spike per positive input, at round((1 − x̂)·(T − 1))."""
+    values = np.clip(scaled, 0.0, 1.0)
+    when = np.rint((1.0 - values) * (timesteps - 1)).astype(np.int64)
+    steps = np.arange(timesteps)[:, None, None]
+    return (steps == when[None]) & (values[None] > 0)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="simulation length in timesteps (default: %(default)s)")
     parser.add_argument("--simulator", choices=["brian2", "fast"], default="fast",
                         help="brian2 (reference) or fast (default: %(default)s)")
-    parser.add_argument("--coding", choices=["constant", "poisson"], default="constant",
-                        help="input coding (default: %(default)s)")
+    parser.add_argument("--coding", choices=["constant", "poisson", "ttfs"], default="constant",
+                        help="input coding: constant current, Poisson rate, or "
+                             "time-to-first-spike (one spike per input, brightest first) "
+                             "(default: %(default)s)")
     # --- spiking neuron and hardware options (issue 16) ---
     parser.add_argument("--neuron", choices=["if", "lif"], default="if",
                         help="integrate-and-fire, or leaky (LIF, see --tau) "

@@ -151,7 +151,8 @@ def test_compile_without_calibration_data_says_what_is_missing(snn, tmp_path):
     with pytest.raises(BadInputError, match="needs calibration data: set the artifact's "
                                             "metadata 'calibration_data'"):
         FastSnnTarget().compile(Artifact(snn.onnx, "onnx"), tmp_path)
-    with pytest.raises(BadInputError, match="coding 'morse' is not one of: constant, poisson"):
+    with pytest.raises(BadInputError,
+                       match="coding 'morse' is not one of: constant, poisson, ttfs"):
         FastSnnTarget(coding="morse")
 
 

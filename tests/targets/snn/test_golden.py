@@ -111,3 +111,21 @@ def test_the_first_layer_current_is_not_rounded():
     network = replace(tiny_network(), input_scale=3.0)
     drive = prepare_drive(network, np.ones((1, 2), np.float32), 4)
     assert drive.currents[0].tolist() == [[0.5 / 3 + 0.25, 0.25 / 3]]
+
+
+def test_time_to_first_spike_input_by_hand():
+    # x̂ = 1, .5, 0, .25 and T = 5: one spike at round((1 − x̂)·4) = step 0, 2, never, 3
+    from edgenn.targets.snn.coding import Coding
+
+    layer = Population("a", (1,), np.zeros(1), 1.0,
+                       (Projection(INPUT, "dense", np.array([[0.5, 0.5, 0.5, 0.5]])),))
+    network = SpikingNetwork((4,), 1.0, (layer,))
+    drive = prepare_drive(network, np.array([[1.0, 0.5, 0.0, 0.25]], np.float32), 5,
+                          Coding.TTFS)
+    assert drive.input_spikes[:, 0].astype(int).tolist() == [
+        [1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    assert drive.currents[0].tolist() == [[0.0]]  # the input arrives as spikes only
+    # v = .5, .5, 1.0, 1.5 → spike (v > 1) → .5, .5
+    result = simulate_fast(network, drive)
+    assert result.output_v[:, 0, 0].tolist() == [0.5, 0.5, 1.0, 0.5, 0.5]
+    assert result.output_counts[:, 0, 0].tolist() == [0, 0, 0, 1, 1]
