@@ -25,6 +25,7 @@ from edgenn.report.confusion_html import confusion_section
 from edgenn.report.html_style import CSS, SCRIPT
 from edgenn.report.html_table import table_section, verdict_section
 from edgenn.report.layers import layers_section
+from edgenn.report.palette import target_color
 from edgenn.report.plots import Plot, report_plots
 from edgenn.report.table import notes, settings_line
 
@@ -62,7 +63,7 @@ def render_html(report: Report, plots: list[Plot],
         verdict_section(report),
         table_section(report),
         _notes_section(report),
-        _figures_section(plots),
+        _figures_section(plots, {row.target for row in report.rows}),
         confusion_section(report, extra),
         layers_section(report),
         _footer(report),
@@ -100,7 +101,7 @@ def _notes_section(report: Report) -> str:
             "</section>")
 
 
-def _figures_section(plots: list[Plot]) -> str:
+def _figures_section(plots: list[Plot], targets: set[str]) -> str:
     if not plots:
         return ""
     figures = []
@@ -109,8 +110,20 @@ def _figures_section(plots: list[Plot]) -> str:
         figures.append(
             f'<section class="card" id="plot-{_e(plot.key)}"><h2>{_e(plot.title)}</h2>'
             f'<figure><img alt="{_e(plot.title)}" src="data:image/png;base64,{data}">'
+            f"{_colour_key(plot, targets)}"
             f"<figcaption>{_e(plot.caption)}</figcaption></figure></section>")
     return '<div class="grid">\n' + "\n".join(figures) + "\n</div>"
+
+
+def _colour_key(plot: Plot, targets: set[str]) -> str:
+    """The figure's target colours again as page text: readable where the image has
+    shrunk to a phone's width."""
+    shown = [entry for entry in plot.legend if entry in targets]
+    if not shown:
+        return ""
+    items = "".join(f'<li><span class="swatch" style="background:{target_color(t)}"></span>'
+                    f"{_e(t)}</li>" for t in shown)
+    return f'<ul class="colour-key" aria-label="target colours">{items}</ul>'
 
 
 def _footer(report: Report) -> str:

@@ -102,6 +102,8 @@ ul.recommended .reason { display: inline; margin-left: 6px; }
 figure { margin: 0; min-width: 0; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; }
 figcaption { color: var(--muted); font-size: 12px; margin-top: 8px; }
+ul.colour-key { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 8px 0 0;
+                padding: 0; list-style: none; font-size: 12px; }
 .cm-grid { display: grid; gap: 14px; align-items: start;
            grid-template-columns: repeat(auto-fill, minmax(min(280px, 100%), 1fr)); }
 .cm figcaption { color: var(--ink); margin: 0 0 6px; }

@@ -79,3 +79,14 @@ def test_html_rows_wear_their_targets_colour(sample_report, parse_page):
     for row in parse_page(page).body_rows:
         assert f"--target-color:{target_color(row['data-target'])}" in row["style"]
     assert f'<span class="swatch" style="background:{target_color("tflite")}">' in page
+
+
+def test_the_accuracy_latency_figure_has_its_colour_key_as_page_text(sample_report):
+    plots = [accuracy_latency_plot(sample_report)]
+    page = render_html(sample_report, plots)
+    key = page[page.index('<ul class="colour-key"'):]
+    key = key[:key.index("</ul>")]
+    for target in ("pytorch", "cpu", "tflite", "snn-fast", "snn-brian2"):
+        assert (f'<span class="swatch" style="background:{target_color(target)}"></span>'
+                f"{target}</li>") in key
+    assert "gpu" not in key and "dominated" not in key
