@@ -339,7 +339,10 @@ def _quiet():
     """The exporter prints progress lines to stdout; keep them out of the user's terminal."""
     torch_log = logging.getLogger("torch")
     level = torch_log.level
-    torch_log.setLevel(logging.ERROR)
+    # torch logs the failures it then raises (fake-tensor shape errors, at ERROR, in its
+    # own format): edgenn reports the raised error in one line; --verbose shows them
+    verbose = logging.getLogger("edgenn").isEnabledFor(logging.DEBUG)
+    torch_log.setLevel(logging.ERROR if verbose else logging.CRITICAL)
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)

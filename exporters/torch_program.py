@@ -27,12 +27,13 @@ def export_program(module, example: np.ndarray, path: str | os.PathLike[str],
     module.eval()
     example = np.ascontiguousarray(example[:2] if len(example) > 1 else example)
     batch = torch.export.Dim("batch", min=1)
-    try:
-        program = torch.export.export(module, (torch.from_numpy(example),),
-                                      dynamic_shapes=({0: batch},))
-    except Exception as exc:  # torch.export names the construct it cannot trace
-        from edgenn.exporters.onnx import failure_summary
+    from edgenn.exporters.onnx import _quiet, failure_summary
 
+    try:
+        with _quiet():
+            program = torch.export.export(module, (torch.from_numpy(example),),
+                                          dynamic_shapes=({0: batch},))
+    except Exception as exc:  # torch.export names the construct it cannot trace
         raise BadInputError(f"torch.export cannot capture the model: "
                             f"{failure_summary(exc)}") from None
     buffer = io.BytesIO()  # torch.export wants a .pt2 name or a buffer, not a temp name

@@ -54,6 +54,20 @@ def save_checkpoint(path: Path, model, config: ModelConfig, extra: dict[str, Any
     return path
 
 
+def check_data_fits(config: ModelConfig, data, path: str | Path, data_name: str) -> None:
+    """Refuse data the checkpoint's model was not built for (sample shape, labels beyond its
+    classes) before any work — the alternative is PyTorch's shape error mid-way."""
+    shape = tuple(data.sample_shape) if not isinstance(data.sample_shape, dict) else None
+    if shape != tuple(config.input_shape):
+        raise BadInputError(f"{path} was built for samples of shape "
+                            f"{tuple(config.input_shape)}; {data_name} has samples of shape "
+                            f"{data.sample_shape}")
+    classes = max(config.num_classes, 2)  # one logit: a binary task
+    if data.labelled and data.num_classes > classes:
+        raise BadInputError(f"{data_name} has labels up to {data.num_classes - 1} but {path} "
+                            f"predicts {config.num_classes} class(es)")
+
+
 def load_checkpoint(path: str | Path):
     """Rebuild the model from a checkpoint; returns (model in eval mode, ModelConfig, extra)."""
     from edgenn.frontend.weights import safe_load

@@ -132,6 +132,12 @@ def corpus(tmp_path_factory) -> dict[str, str]:
     files["weights_text"].write_text("hello")
     torch.save({"format": "edgenn-checkpoint/1", "model": {"name": "mlp"}}, files[
         "checkpoint_plain"])
+    from edgenn.frontend.checkpoint import ModelConfig, save_checkpoint
+    from edgenn.frontend.zoo import build_model
+
+    files["checkpoint_digits"] = save_checkpoint(root / "digits-ckpt.pt",
+                                                 build_model("mlp", (1, 8, 8), 10),
+                                                 ModelConfig("mlp", (1, 8, 8), 10))
     files["recipe_nan"].write_text("[train]\nlr = nan\n")
     files["recipe_list_types"].write_text('[compression]\nvariants = ["int8-static", 3]\n')
     files["recipe_table_types"].write_text(
@@ -193,6 +199,12 @@ CASES = [
      "not an edgenn checkpoint"),
     ("pickled checkpoint", ["export", "--checkpoint", "{weights_pickle}"], 2,
      "state_dict"),
+    ("export a checkpoint with data of another shape", ["export", "--checkpoint",
+                                                        "{checkpoint_digits}", "--data",
+                                                        "{good_npz}"], 2, "built for samples"),
+    ("prune a checkpoint with data of another shape", ["prune", "--checkpoint",
+                                                       "{checkpoint_digits}", "--data",
+                                                       "{good_npz}"], 2, "built for samples"),
     ("prune a text checkpoint", ["prune", "--checkpoint", "{weights_text}"], 2,
      "not an edgenn checkpoint"),
     # the user's model file

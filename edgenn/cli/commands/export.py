@@ -37,6 +37,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.cli.common import make_hooks
     from edgenn.core import Artifact, prepare_out_dir
     from edgenn.exporters.onnx import OnnxExportConfig, export_onnx
+    from edgenn.frontend.checkpoint import check_data_fits
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import load_checkpoint
     from edgenn.run import sources
@@ -46,8 +47,9 @@ def execute(args: argparse.Namespace, ui) -> int:
     out = Path(args.out)
     export_config = OnnxExportConfig(opset=args.opset)
     if args.checkpoint:
-        model, _, _ = load_checkpoint(args.checkpoint)
+        model, model_config, _ = load_checkpoint(args.checkpoint)
         data = load_dataset(args.data)
+        check_data_fits(model_config, data, args.checkpoint, args.data or "digits")
         prepare_out_dir(out)
         source = Artifact(Path(args.checkpoint), "checkpoint", lineage=("train",))
         artifact = export_onnx(model, data.x_val[:8], out / "model.onnx", export_config,

@@ -52,6 +52,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     import torch
 
     from edgenn.core import Artifact, BadInputError, prepare_out_dir
+    from edgenn.frontend.checkpoint import check_data_fits
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import evaluate, load_checkpoint
     from edgenn.quantize.prune import PruneConfig
@@ -61,8 +62,9 @@ def execute(args: argparse.Namespace, ui) -> int:
     prune = PruneConfig(method=args.method, sparsity=args.sparsity, scope=args.scope)
     config = CompressionConfig(prune=prune, fine_tune_epochs=args.fine_tune_epochs,
                                fine_tune_lr=args.lr)
-    model, _, _ = load_checkpoint(args.checkpoint)
+    model, model_config, _ = load_checkpoint(args.checkpoint)
     data = load_dataset(args.data)
+    check_data_fits(model_config, data, args.checkpoint, args.data or "digits")
     if not data.labelled:
         raise BadInputError(f"{args.data}: pruning fine-tunes the model: the data need labels (y)")
     source = Artifact(Path(args.checkpoint), "checkpoint", lineage=("train",))
