@@ -108,11 +108,19 @@ def from_onnx(artifact: Artifact, data: Dataset, config: RunConfig, hooks: Hooks
 def _train(model, data: Dataset, config: RunConfig, hooks: Hooks
            ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     from edgenn.frontend.train import train
+    from edgenn.frontend.zoo import user_code_error, user_file
 
     with hooks.progress("train", config.train.epochs) as advance:
-        result = train(model, data, config.train,
-                       lambda epoch, total, rec: advance(
-                           info=f"val loss {rec['val_loss']:.3f} acc {rec['val_accuracy']:.3f}"))
+        try:
+            result = train(model, data, config.train,
+                           lambda epoch, total, rec: advance(
+                               info=f"val loss {rec['val_loss']:.3f} "
+                                    f"acc {rec['val_accuracy']:.3f}"))
+        except Exception as exc:
+            if user_file(config.model) is None:
+                raise  # a zoo model failing to train is a bug: keep the traceback
+            raise BadInputError(f"{config.model} failed while training: "
+                                f"{user_code_error(exc, user_file(config.model))}") from None
     hooks.status(f"trained {config.model}: kept epoch {result.kept_epoch} of "
                  f"{result.epochs_run} (best {result.best_epoch}), "
                  f"val accuracy {result.val_accuracy:.4f}")

@@ -67,6 +67,15 @@ MODEL_FILES = {
                        "    def forward(self, x):\n"
                        "        return self.fc(x) + float(x.detach().numpy().sum()) * 0\n"
                        "def build(input_shape, num_classes):\n    return Net(num_classes)\n",
+    "train_fails.py": "import torch.nn as nn\n"
+                      "class Net(nn.Module):\n"
+                      "    def __init__(self, n):\n        super().__init__()\n"
+                      "        self.fc = nn.Linear(4, n)\n"
+                      "    def forward(self, x):\n"
+                      "        if self.training:\n"
+                      "            raise ValueError('only in training')\n"
+                      "        return self.fc(x)\n"
+                      "def build(input_shape, num_classes):\n    return Net(num_classes)\n",
     "nan.py": "import torch, torch.nn as nn\n"
               "class Net(nn.Module):\n"
               "    def __init__(self, n):\n        super().__init__()\n"
@@ -222,6 +231,8 @@ CASES = [
                                     "{good_npz}"], 2, "cannot take samples"),
     ("model not exportable", ["run", "--model", "{m_unexportable}:build", "--data",
                               "{good_npz}"], 2, "unexportable.py"),
+    ("model fails while training", ["run", "--model", "{m_train_fails}:build", "--data",
+                                    "{good_npz}"], 2, "train_fails.py:8)"),
     ("model outputs NaN", ["run", "--model", "{m_nan}:build", "--data", "{good_npz}"], 2,
      "NaN"),
     # ONNX files
