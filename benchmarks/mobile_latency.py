@@ -8,12 +8,13 @@ int8 variants are calibrated on random images.
 Each (runtime, model) is measured alone, in a freshly spawned process of its own: runtimes
 sharing one process interfere (ONNX Runtime's intra-op threads spin after each run and
 take the cores from the TFLite interpreter that runs next — interleaved, TFLite fp32 read
-23 ms where alone it takes 6.3 ms). Inside that process the row is measured twice: by
-edgenn's harness (`edgenn.run.harness.measure`, as `edgenn run` does) and then by hand,
-a plain timed loop over the runtime's own API (TFLite `set_tensor`/`invoke`/`get_tensor`,
-ONNX Runtime `session.run`) on the same file with the same threads. Every ratio is printed
-beside the same ratio from the by-hand loops, so each can be checked against a figure that
-owes nothing to edgenn.
+23 ms where alone it takes 6.3 ms). Inside that process the row is measured twice, in
+alternating rounds: by edgenn's harness (`edgenn.run.harness.measure`, as `edgenn run`
+does) and by hand, a plain timed loop over the runtime's own API (TFLite `set_tensor`/
+`invoke`/`get_tensor`, ONNX Runtime `session.run`) on the same file with the same
+threads. Every ratio is printed beside the same ratio from the by-hand loops, so each can
+be checked against a figure that owes nothing to edgenn; `harn/hand` near 1 says the
+harness adds nothing. Run it alone: other processes on the cores move every figure.
 
     .venv/bin/python benchmarks/mobile_latency.py [--threads 2] [--runs 200]
 """
@@ -160,32 +161,38 @@ def _ort_int8(onnx, images: np.ndarray, path: Path):
 
 
 def measure_alone(target: str, artifact: dict, data_path: str, threads: int, runs: int,
-                  warmup: int) -> dict[str, Any]:
+                  warmup: int, rounds: int = 4) -> dict[str, Any]:
     """In a fresh process: the harness's p50 of this row, and a by-hand p50 of the same
-    file through the runtime's own API, same threads, same input. The by-hand runs are
-    split in two halves, before and after the harness's, so that a change in the load of
-    a shared machine during the row hits both figures alike."""
+    file through the runtime's own API, same threads, same input. The two alternate in
+    `rounds` rounds (by hand, harness, by hand, harness, ..., by hand) of `runs / rounds`
+    timed runs each, so that a change in the load of a shared machine during the row hits
+    both figures alike; each p50 is the median of all its rounds' runs."""
     from edgenn.run.config import LatencySettings
-    from edgenn.run.harness import Job, measure
+    from edgenn.run.harness import Job, latency_stats, measure
 
+    share = max(1, runs // rounds)
     job = Job(target=target, target_options={}, artifact=artifact, data_path=data_path,
               reference_path=None,
-              latency=LatencySettings(warmup=warmup, runs=runs, batch_size=1, threads=threads))
+              latency=LatencySettings(warmup=warmup, runs=share, batch_size=1, threads=threads))
     x = np.load(data_path)["x"][:1].astype(np.float32)
     loop = _by_hand_tflite if target == "tflite" else _by_hand_ort
     try:
         by_hand = loop(artifact["path"], x, threads, target == "ort-mobile")
     except Exception as exc:  # the harness's row says why, in its own words
         by_hand, failure = None, f"by-hand loop: {type(exc).__name__}: {exc}"
-    timings = _timed(by_hand, runs // 2, warmup) if by_hand else []
-    row = measure(job)
-    if row.status != "ok" or by_hand is None:
-        return {"status": row.status if row.status != "ok" else "failed",
-                "reason": row.reason or failure}
-    timings += _timed(by_hand, runs - runs // 2, warmup)
-    return {"status": "ok", "harness_p50": row.latency_ms["p50"],
-            "harness_ci": (row.latency_ms["p50_ci95_low"], row.latency_ms["p50_ci95_high"]),
-            "by_hand_p50": float(np.median(timings)), "size": row.size_bytes,
+    hand, harness, row = [], [], None
+    for _ in range(rounds):
+        hand += _timed(by_hand, share, warmup) if by_hand else []
+        row = measure(job)
+        if row.status != "ok" or by_hand is None:
+            return {"status": row.status if row.status != "ok" else "failed",
+                    "reason": row.reason or failure}
+        harness += row.latency_samples_ms
+    hand += _timed(by_hand, share, warmup)
+    stats = latency_stats(harness)
+    return {"status": "ok", "harness_p50": stats["p50"],
+            "harness_ci": (stats["p50_ci95_low"], stats["p50_ci95_high"]),
+            "by_hand_p50": float(np.median(hand)), "size": row.size_bytes,
             "pid": os.getpid(), "peak_mb": row.peak_rss_mb}
 
 
@@ -201,27 +208,38 @@ def _timed(call, runs: int, warmup: int) -> list[float]:
 
 
 def _by_hand_tflite(path: str, x: np.ndarray, threads: int, _: bool):
-    """TFLite's own API: XNNPACK (the interpreter's default delegate), int8 input
-    quantized once with the tensor's own scale and zero point."""
+    """TFLite's own API: XNNPACK (the interpreter's default delegate). A full-integer
+    model takes int8 in and gives int8 out: each run quantizes the float image with the
+    input tensor's scale and zero point and dequantizes the logits, as an app with float
+    camera input must (and as the tflite target's `run` does)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=path, num_threads=threads)
     interpreter.allocate_tensors()
     source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    scale, zero_point = source["quantization"]
-    dtype = np.dtype(source["dtype"])
-    if scale:
-        limits = np.iinfo(dtype)
-        x = np.clip(np.round(x / scale) + zero_point, limits.min, limits.max)
-    feed = np.ascontiguousarray(x.astype(dtype))
     set_tensor, invoke, get = interpreter.set_tensor, interpreter.invoke, interpreter.get_tensor
+    scale, zero_point = source["quantization"]
+    out_scale, out_zero_point = target["quantization"]
+    dtype = np.dtype(source["dtype"])
+    if not scale:
+        feed = np.ascontiguousarray(x.astype(dtype))
 
-    def once():
-        set_tensor(source["index"], feed)
+        def once():
+            set_tensor(source["index"], feed)
+            invoke()
+            return get(target["index"])
+
+        return once
+    limits = np.iinfo(dtype)
+
+    def once_quantized():
+        quantized = np.clip(np.round(x / scale) + zero_point, limits.min, limits.max)
+        set_tensor(source["index"], np.ascontiguousarray(quantized.astype(dtype)))
         invoke()
-        return get(target["index"])
+        raw = get(target["index"])
+        return (raw.astype(np.float32) - out_zero_point) * np.float32(out_scale or 1.0)
 
-    return once
+    return once_quantized
 
 
 def _by_hand_ort(path: str, x: np.ndarray, threads: int, ort_format: bool):
@@ -249,6 +267,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating by-hand/harness rounds per row (default 4)")
     args = parser.parse_args()
     print(cpu_description())
     print("load average at start (1, 5, 15 min): "
@@ -260,12 +280,13 @@ def main() -> None:
         pairs = build_artifacts(folder, images)
         data = folder / "data.npz"
         np.savez(data, x=images[:2], y=np.zeros(2, dtype=np.int64))
-        results = measure_rows(pairs, data, args.threads, args.runs, args.warmup)
+        results = measure_rows(pairs, data, args.threads, args.runs, args.warmup,
+                               args.rounds)
     report(results, args)
 
 
 def measure_rows(pairs: dict[str, tuple[str, Any]], data: Path, threads: int, runs: int,
-                 warmup: int) -> dict[str, dict[str, Any]]:
+                 warmup: int, rounds: int = 4) -> dict[str, dict[str, Any]]:
     """`measure_alone` for each {label: (target, artifact)}, each in a new spawned process,
     one after the other (never two at once: they would share the cores)."""
     results = {}
@@ -273,13 +294,14 @@ def measure_rows(pairs: dict[str, tuple[str, Any]], data: Path, threads: int, ru
     for label, (target, artifact) in pairs.items():
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
             results[label] = pool.submit(measure_alone, target, artifact.to_dict(), str(data),
-                                         threads, runs, warmup).result()
+                                         threads, runs, warmup, rounds).result()
     return results
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    print(f"MobileNetV2-style 224×224, batch 1, {args.threads} threads, {args.runs} runs after "
-          f"{args.warmup} warm-up, p50 latency; each row alone in its own process")
+    print(f"MobileNetV2-style 224×224, batch 1, {args.threads} threads, p50 latency of "
+          f"{args.runs} runs per figure in {args.rounds} alternating rounds (each after "
+          f"{args.warmup} warm-up); each row alone in its own process")
     print(f"{'variant':<20}{'harness ms':>11}{'95% CI':>17}{'by hand ms':>12}{'harn/hand':>10}"
           f"{'size MB':>9}{'vs tflite fp32':>16}{'(by hand)':>10}")
     ok = {label: r for label, r in results.items() if r["status"] == "ok"}
