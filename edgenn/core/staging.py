@@ -77,9 +77,9 @@ def staged_build(out: str | os.PathLike[str]) -> Iterator[StagedBuild]:
     _check_replaceable(out)
     with _locked(out):
         previous, staging = sibling(out, "previous"), sibling(out, "staging")
-        if previous.is_dir():  # a run was killed while swapping: put the old build back
+        if previous.is_dir() or previous.is_symlink():  # killed while swapping: put it back
             if out.exists():
-                shutil.rmtree(previous, ignore_errors=True)
+                _remove(previous)
             else:
                 os.replace(previous, out)
         shutil.rmtree(staging, ignore_errors=True)
@@ -96,10 +96,19 @@ def staged_build(out: str | os.PathLike[str]) -> Iterator[StagedBuild]:
 
 
 def _replace(out: Path, staging: Path, previous: Path) -> None:
-    if out.exists():
+    if out.exists() or out.is_symlink():
         os.replace(out, previous)
     os.replace(staging, out)
-    shutil.rmtree(previous, ignore_errors=True)
+    _remove(previous)
+
+
+def _remove(path: Path) -> None:
+    """Remove a directory tree, or only the link when `path` is a symbolic link (an --out
+    that was a link: what it pointed to is left alone)."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _check_replaceable(out: Path) -> None:

@@ -97,3 +97,14 @@ def test_paths_recorded_while_building_point_into_out(tmp_path):
         inside = str(staged.path / "model" / "model.onnx")
         moved = staged.relocate({"a": [inside, "elsewhere"], "b": (str(staged.path),)})
     assert moved == {"a": [str(out / "model" / "model.onnx"), "elsewhere"], "b": (str(out),)}
+
+
+def test_an_out_that_is_a_link_becomes_the_build_and_its_target_is_left(tmp_path):
+    elsewhere = build(tmp_path / "elsewhere")
+    out = tmp_path / "out"
+    out.symlink_to(elsewhere)
+    with staged_build(out) as staged:
+        (staged.path / "report.json").write_text("new")
+    assert files(out) == {"report.json": "new"} and not out.is_symlink()
+    assert files(elsewhere)["manifest.json"] == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]
