@@ -179,12 +179,16 @@ def named_like(layers: OnnxLayers, nodes) -> None:
 
 def spiking_layers(target, compiled: Artifact, x: np.ndarray, settings: ProfileSettings,
                    source_onnx: Path | None) -> dict[str, Any]:
-    """Per-population spikes, synaptic operations and energy of one simulation."""
+    """Per-population spikes, synaptic operations and energy of one recorded simulation
+    with the fast simulator (spike-identical to brian2's), as the row's totals are."""
+    from edgenn.targets.snn.coding import Simulator
     from edgenn.targets.snn.layers import layer_costs
+    from edgenn.targets.snn.target import simulate
 
     runner = target.load(compiled, RunOptions(threads=settings.threads))
     x = np.asarray(x)[: settings.snn_samples]
-    result = runner.simulate(x)
+    result = simulate(runner.network, x, runner.timesteps, Simulator.FAST, runner.coding,
+                      runner.seed, settings.threads, record=True)
     costs = layer_costs(runner.network, result, x, runner.coding, runner.energy)
     names = OnnxLayers()
     if source_onnx is not None:
