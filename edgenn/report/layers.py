@@ -111,12 +111,13 @@ def _spiking(entry: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td><code>{_e(c['layer'])}</code></td><td>{c['neurons']}</td>"
         f"<td>{c['spikes']:.1f}</td><td>{c['rate']:.3f}</td><td>{c['synops']:.0f}</td>"
+        f"<td>{c['macs']:.0f}</td>"
         f"<td>{c['energy_uj']:.4f}</td><td>{c['energy_share']:.0%}</td></tr>"
         for c in spiking["layers"])
     return (f"<details><summary>{_e(entry['target'])} {_e(entry['variant'])}: per layer, "
             f"{spiking['samples']} samples, T = {spiking['timesteps']} (energy is an "
             "estimate)</summary><table><thead><tr><th>layer</th><th>neurons</th>"
-            "<th>spikes</th><th>rate</th><th>synops</th><th>µJ</th><th>share</th></tr>"
+            "<th>spikes</th><th>rate</th><th>ACs</th><th>MACs</th><th>µJ</th><th>share</th></tr>"
             f"</thead><tbody>{rows}</tbody></table></details>")
 
 
@@ -184,11 +185,12 @@ def profile_lines(result: dict[str, Any]) -> list[str]:
             lines.append(f"{head}: no profile ({entry['unavailable']})")
         elif "spiking" in entry:
             spiking = entry["spiking"]
-            lines.append(f"{head}: {spiking['samples']} samples, T = {spiking['timesteps']}")
+            lines.append(f"{head}: {spiking['samples']} samples, T = {spiking['timesteps']} "
+                         "(effective ACs and MACs per sample; energy is an estimate)")
             for cost in spiking["layers"]:
-                lines.append(f"  {cost['layer']:<28} spikes {cost['spikes']:>9.1f}  synops "
-                             f"{cost['synops']:>11.0f}  energy {cost['energy_uj']:.4f} µJ "
-                             f"({cost['energy_share']:.0%}, estimate)")
+                lines.append(f"  {cost['layer']:<24} spikes {cost['spikes']:>8.1f}  ACs "
+                             f"{cost['synops']:>9.0f}  MACs {cost['macs']:>9.0f}  "
+                             f"{cost['energy_uj']:.3f} µJ ({cost['energy_share']:.0%})")
         else:
             lines.append(f"{head}: {entry['total_ms']:.3f} ms per run of {entry['batch']} "
                          f"(kernel medians over {entry['runs']} profiled runs)")
