@@ -6,7 +6,8 @@ and a pair is a regression when accuracy fell by more than a threshold, p50 grew
 more than a threshold beyond noise (the 95 % confidence intervals of the two medians do
 not overlap; byte-identical artifacts, same sha256, never differ in speed), size grew by
 more than a threshold, or a row that was ok is not any more. Every setting that differs
-between the runs is listed, nested ones by dotted name. Rows present in only one report are shown as added or removed.
+between the runs is listed, nested ones by dotted name. Rows present in only one report
+are shown as added or removed.
 """
 
 from __future__ import annotations

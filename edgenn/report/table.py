@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from edgenn.core.results import Measurement, Report
 
-COLUMNS = ("target", "variant", "status", "accuracy", "Δ pp", "agree", "max err", "p50 ms",
+COLUMNS = ("target", "variant", "status", "accuracy", "Δ acc pp", "agree", "max err", "p50 ms",
            "speed-up", "p90 ms", "p99 ms", "size", "size ×", "peak MB", "energy µJ")
 STATUS_WIDTH = 20  # the terminal's status column; longer reasons are listed under the table
 # Dropped first when the terminal is narrow (`--wide` keeps every column).
-DROP_ORDER = ("p99 ms", "p90 ms", "max err", "size ×", "peak MB", "agree", "energy µJ", "Δ pp")
+DROP_ORDER = ("p99 ms", "p90 ms", "max err", "size ×", "peak MB", "agree", "energy µJ", "Δ acc pp")
 LEGEND = {
     "accuracy": "top-1 on the test split",
-    "Δ pp": "accuracy change against the fp32 row of the same target, percentage points",
+    "Δ acc pp": "accuracy change against the fp32 row of the same target, percentage points",
     "agree": "top-1 match rate with the fp32 reference",
     "max err": "largest absolute difference from the reference outputs",
     "p50 ms": "median latency of run() alone after warm-up (95 % interval in report.json)",
