@@ -74,9 +74,10 @@ def family_counts(artifacts: Sequence[Artifact]) -> dict[str, dict[str, float]]:
     return found
 
 
-def annotate_energy(rows: Sequence[Measurement], model: EnergyModel = EnergyModel()) -> None:
+def annotate_energy(rows: Sequence[Measurement], model: EnergyModel | None = None) -> None:
     """`extra["energy_uj"]` and `extra["energy_basis"]` on every measured row that can be
     estimated: spiking rows from their synaptic operations, the others from their counts."""
+    model = model or EnergyModel()
     for row in rows:
         if row.status != "ok":
             continue
@@ -169,9 +170,9 @@ def _tflite_counts(path: Path) -> dict[str, float]:
                for d in interpreter.get_tensor_details()}
     macs = weights = activations = 0
     for op in interpreter._get_ops_details():  # the only op listing the package exposes
-        name, inputs = op["op_name"], [i for i in op["inputs"]]
+        name, inputs = op["op_name"], list(op["inputs"])
 
-        def shape(position: int) -> list[int]:
+        def shape(position: int, inputs: list[int] = inputs) -> list[int]:
             index = inputs[position] if len(inputs) > position else -1
             return tensors.get(index, []) if index >= 0 else []
 
@@ -179,7 +180,8 @@ def _tflite_counts(path: Path) -> dict[str, float]:
         activations += sum(math.prod(tensors.get(o, [0])) for o in op["outputs"])
         if name in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D", "CONV_3D"):
             weight = shape(1)
-            weights += (math.prod(weight) if weight else 0) + (math.prod(shape(2)) if shape(2) else 0)
+            bias = shape(2)
+            weights += (math.prod(weight) if weight else 0) + (math.prod(bias) if bias else 0)
             per_output = weight[-1] if name == "FULLY_CONNECTED" else \
                 math.prod(weight[1:3]) if name == "DEPTHWISE_CONV_2D" else math.prod(weight[1:])
             macs += math.prod(out) * per_output if out and weight else 0

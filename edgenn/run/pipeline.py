@@ -47,8 +47,8 @@ from edgenn.run import energy, judge, plan, sources
 from edgenn.run.compress import budget_verdict
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 from edgenn.run.harness import Job, measure_all
-from edgenn.run.remote import measure_on_devices, resolve_devices
 from edgenn.run.manifest import environment, write_manifest
+from edgenn.run.remote import measure_on_devices, resolve_devices
 
 log = logging.getLogger(__name__)
 
