@@ -66,3 +66,16 @@ def test_profile_values_are_checked():
         HardwareProfile(weight_bits=1)
     with pytest.raises(BadInputError, match="fan_in_limit must be"):
         HardwareProfile(fan_in_limit=0)
+
+
+def test_a_recipe_chooses_the_neuron_and_the_hardware(tmp_path):
+    from edgenn.core.registry import create_target
+    from edgenn.run.recipe import build_config
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[targets.options]\nsnn-fast = { neuron = "lif", reset = "zero", '
+                      'tau = 8, profile = "chip", fan_in_limit = 1000 }\n')
+    options = build_config(recipe).target_options["snn-fast"]
+    target = create_target("snn-fast", **options)
+    assert target.conversion.neuron.to_json() == {"kind": "lif", "reset": "zero", "tau": 8.0}
+    assert target.hardware == HardwareProfile(weight_bits=8, fan_in_limit=1000)
