@@ -31,6 +31,7 @@ COMMANDS = {  # in the order `edgenn --help` lists them: the main job, its steps
     "diverge": "edgenn.cli.commands.diverge",
     "simulate": "edgenn.cli.commands.simulate",
     "compare": "edgenn.cli.commands.compare",
+    "sweep": "edgenn.cli.commands.sweep",
     "targets": "edgenn.cli.commands.targets",
     "devices": "edgenn.cli.commands.devices",
     "zoo": "edgenn.cli.commands.zoo",
@@ -111,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgenn.cli.ui import UI
     from edgenn.core import EdgeNNError
 
-    ui = UI(quiet=getattr(args, "quiet", False), json_mode=getattr(args, "json", False))
+    ui = UI(quiet=getattr(args, "quiet", False), json_mode=getattr(args, "json", False),
+            wide=getattr(args, "wide", False))
     try:
         with _stdout_held_for_json(ui.json_mode):
             code = int(args._execute(args, ui) or 0)
