@@ -2,7 +2,8 @@
 
 Columns: test accuracy, parameters, MACs per sample, epochs run, training seconds (wall
 clock on this machine, one thread: compare rows, not machines). Also trains the odd/even
-binary task (one logit, BCE) with the CNN.
+binary task (one logit, BCE) with the CNN, and the models that build 1-D convolutions
+(`cnn`'s 1-D variant, `tcn`) on the embedded signals.
 
     .venv/bin/python scripts/zoo_accuracy.py [OUT.md] [--threads N] [--models a,b]
 """
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from edgenn.core import atomic_path
-from edgenn.frontend.data import load_digits
+from edgenn.core import EdgeNNError, atomic_path
+from edgenn.frontend.data import load_dataset, load_digits
 from edgenn.frontend.train import evaluate, train
 from edgenn.frontend.zoo import MODELS, build_model
 from edgenn.frontend.zoo.info import default_train_config, describe
@@ -26,6 +27,15 @@ from edgenn.frontend.zoo.tasks import BINARY_OUTPUTS, binary_task
 
 def accuracy(model, data) -> float:
     return evaluate(model, torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))[1]
+
+
+def builds_1d(name: str, data) -> bool:
+    """Whether the zoo model builds 1-D convolutions for the data's signals."""
+    try:
+        model = build_model(name, data.sample_shape, data.num_classes)
+    except EdgeNNError:  # a model that cannot take signals (an image model)
+        return False
+    return any(isinstance(m, torch.nn.Conv1d) for m in model.modules())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(name, "digits (10 classes)", digits, digits.num_classes, {}) for name in names]
     jobs.append(("cnn", "odd/even (1 logit, BCE)", binary_task(digits), BINARY_OUTPUTS,
                  {"loss": "bce"}))
+    signals = load_dataset("signals")
+    jobs += [(name, "signals (8 classes)", signals, signals.num_classes, {})
+             for name in names if builds_1d(name, signals)]
     for name, task, data, outputs, overrides in jobs:
         info = describe(name, data.sample_shape, outputs)
         torch.manual_seed(0)  # the same starting weights every run: a reproducible table
