@@ -85,21 +85,23 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
     populations = network.populations
     decay = network.neuron.decay
     zero_reset = network.neuron.reset is Reset.ZERO
-    weights = [q.weight for p in network.populations for q in p.projections]
-    bits = grid_bits_of([*drive.currents, *weights], network.grid_bits)
-    exact32 = network.neuron.kind is NeuronKind.IF and bits is not None
-    # |grid value| below the limit: exact in float32 (a limit of 0 means: never float32)
-    limit = 2.0 ** (24 - bits) if exact32 else 0.0
+    # per population: |v| below its limit is exact in float32 (0: never float32)
+    limits = []
+    for index, population in enumerate(populations):
+        bits = None if network.neuron.kind is not NeuronKind.IF else grid_bits_of(
+            [drive.currents[index], *(q.weight for q in population.projections)],
+            network.grid_bits)
+        limits.append(0.0 if bits is None else 2.0 ** (24 - bits))
     poisson = drive.input_spikes is not None
     bounds = [_input_bounds(network, k, c, poisson) for k, c in enumerate(drive.currents)]
     currents = [torch.from_numpy(c) for c in drive.currents]
     currents32 = [c.to(torch.float32) for c in currents]
-    v = [torch.zeros(n, p.size, dtype=torch.float32 if exact32 else torch.float64)
-         for p in populations]
+    v = [torch.zeros(n, p.size, dtype=torch.float32 if limit else torch.float64)
+         for p, limit in zip(populations, limits, strict=True)]
     counts = [torch.zeros(n, p.size, dtype=torch.int64) for p in populations]
-    dtypes = [[torch.float32 if exact32 and exact_in_float32(q, network.grid_bits)
-               else torch.float64
-               for q in p.projections] for p in populations]
+    dtypes = [[torch.float32 if limit and exact_in_float32(q, network.grid_bits)
+               else torch.float64 for q in p.projections]
+              for p, limit in zip(populations, limits, strict=True)]
     casts = [[_cast(q, dtype) for q, dtype in zip(p.projections, kinds, strict=True)]
              for p, kinds in zip(populations, dtypes, strict=True)]
     last = len(populations) - 1
@@ -115,6 +117,7 @@ def simulate_fast(network: SpikingNetwork, drive: Drive, threads: int = 2,
             for index, population in enumerate(populations):
                 vp = v[index]
                 rise, fall = bounds[index]
+                limit = limits[index]
                 if vp.dtype == torch.float32 and not (
                         float(vp.max()) + block * rise < limit
                         and float(vp.min()) - block * fall > -limit):

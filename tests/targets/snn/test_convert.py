@@ -122,15 +122,16 @@ def test_residual_network_spikes_identically_in_brian2_for_every_neuron_choice(t
     network = convert_onnx(path, x)
     variants = [replace(network, neuron=NeuronModel(kind, reset, tau=4.0))
                 for kind in NeuronKind for reset in Reset]
-    variants.append(quantize_weights(network, 8))
-    for variant in variants:
-        for coding in Coding:
-            drive = prepare_drive(variant, x, 24, coding, seed=3)
-            fast = simulate_fast(variant, drive)
-            reference = simulate_brian2(variant, drive, 4, codegen="numpy")  # small
-            for ours, theirs in zip(fast.counts, reference.counts, strict=True):
-                assert np.array_equal(ours, theirs), (variant.neuron, coding)
-            assert np.array_equal(fast.output_v, reference.output_v)
+    cases = [(variant, coding) for variant in variants for coding in Coding]
+    cases.append((quantize_weights(network, 8), Coding.CONSTANT))
+    for variant, coding in cases:
+        drive = prepare_drive(variant, x, 24, coding, seed=3)
+        fast = simulate_fast(variant, drive)
+        reference = simulate_brian2(variant, drive, codegen="numpy")  # small: no compiling
+        for ours, theirs in zip(fast.counts, reference.counts, strict=True):
+            assert np.array_equal(ours, theirs), (variant.neuron, coding)
+        assert np.array_equal(fast.output_v, reference.output_v)
+        if coding is Coding.CONSTANT:  # not vacuous: the network is active
             assert sum(int(c.sum()) for c in fast.counts) > 0
 
 
