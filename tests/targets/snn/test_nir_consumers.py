@@ -9,6 +9,8 @@ deviates from the NIR spec the test says so, shows it on one neuron, and correct
 - norse applies `Flatten.start_dim` to the batched tensor (NIR counts it from the first
   per-sample axis) and reads no `AvgPool2d`: its Flatten modules are shifted by one axis
   and it gets the file written with `pooling="sum"` (`SumPool2d`).
+snnTorch is not compared: its importer makes NIR's IF a leaky neuron with subtract
+reset (shown below).
 The other way round: a network built and exported by spikingjelly
 (`export_to_nir`) is simulated by edgenn's fast simulator and brian2 and compared with
 spikingjelly's own run.
@@ -158,3 +160,23 @@ def test_a_spikingjelly_network_simulated_by_edgenn(tmp_path):
     from edgenn.targets.snn.brian2_sim import simulate_brian2
 
     assert np.array_equal(simulate_brian2(network, drive).output_counts, ours.output_counts)
+
+
+def test_snntorch_imports_nir_if_as_a_leaky_neuron():
+    """Why snnTorch is not among the consumers above: its importer turns NIR's IF (no
+    leak, reset to v_reset) into `Leaky(beta=0.9)` resetting by subtraction."""
+    pytest.importorskip("snntorch")
+    import nir
+    import snntorch
+    from snntorch.import_nir import import_from_nir
+
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+               "fc": nir.Affine(weight=np.eye(2), bias=np.zeros(2)),
+               "if": nir.IF(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2)),
+               "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "fc"), ("fc", "if"), ("if", "output")])
+    neurons = [m for m in import_from_nir(graph).modules() if isinstance(m, snntorch.Leaky)]
+    assert len(neurons) == 1
+    assert float(neurons[0].beta) == pytest.approx(0.9)  # NIR's IF has no leak
+    assert neurons[0].reset_mechanism == "subtract"  # NIR's IF resets to v_reset
