@@ -33,16 +33,17 @@ def safe_load(path: str | Path, kind: str = "PyTorch weights file", article: str
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # PyTorch colours its advice
-        if "Unsupported global" in text or "Weights only load failed" in text:
+        why = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+        if "Unsupported global" in text:
             # a pickled class, not only tensors: edgenn's line, never PyTorch's advice to
             # load it unsafely
-            why = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
             raise BadInputError(
                 f"{path}: holds Python objects, not just tensors"
                 f"{f' ({why.group(1).strip()[:160]})' if why else ''}; edgenn loads weights "
                 "safely (weights_only) — save `model.state_dict()` with torch.save and pass "
                 "that file") from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        first = why.group(1).strip() if why else \
+            text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise BadInputError(f"{path}: not {article} {kind} ({first[:200]})") from None
 
 

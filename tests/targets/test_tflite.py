@@ -163,7 +163,7 @@ def test_dynamic_keeps_float_io_and_agrees(models, trained, digits):
 
 
 def test_quantizers_reject_wrong_sources_and_data(models, digits, tmp_path):
-    with pytest.raises(BadInputError, match="takes the fp32 model, got variant 'int8'"):
+    with pytest.raises(BadInputError, match="takes the fp32 model, got variant 'int8-static'"):
         quantize_tflite_dynamic(models["int8"], tmp_path / "x.tflite")
     with pytest.raises(BadInputError, match="does not fit the model input"):
         quantize_tflite_static(models["fp32"], tmp_path / "x.tflite",
