@@ -3,9 +3,9 @@ block is executed here, in order, in one working folder.
 
 The folder holds the files the README's examples name (`net.py` with a `build` factory,
 `my.npz`, `w.pt`, `model.onnx`), made from the digits data. Commands run as written, with
-quick settings appended to the pipeline verbs (`run`, `bench`: few epochs and timed runs,
-and `--targets pytorch,cpu` where the command names none) so the whole README runs in a
-few minutes; `my.toml`, once `edgenn recipe init` wrote it, is trimmed the same way. A
+quick settings appended (`run`, `bench`: few epochs and timed runs, and
+`--targets pytorch,cpu --variants int8-dynamic` where the command names none; `simulate`
+and `profile`: fewer samples and runs) so the whole README runs in a few minutes; `my.toml`, once `edgenn recipe init` wrote it, is trimmed the same way. A
 block that cannot run here says why in an HTML comment right above it:
 `<!-- readme-test: skip REASON -->`.
 """
@@ -25,7 +25,8 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip\s+(?P<reason>\S.*?)\s*-->")
 QUICK = {"run": ["--epochs", "2", "--runs", "3", "--warmup", "1", "--no-isolate"],
-         "bench": ["--runs", "3", "--warmup", "1", "--no-isolate"]}
+         "bench": ["--runs", "3", "--warmup", "1", "--no-isolate"],
+         "simulate": ["--samples", "24"], "profile": ["--runs", "3"]}
 NET = '''
 from torch import nn
 
@@ -81,6 +82,8 @@ def quick(argv: list[str]) -> list[str]:
     extra = list(QUICK.get(argv[0], [])) if argv else []
     if argv and argv[0] == "run" and "--targets" not in argv:
         extra += ["--targets", "pytorch,cpu"]
+    if argv and argv[0] == "run" and "--variants" not in argv:
+        extra += ["--variants", "int8-dynamic"]
     return [*argv, *extra]
 
 
