@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DT = 1.0  # one timestep, in the NIR graph's unit of time
 
 
+_warned: list[bool] = []  # the subtraction-reset warning, said once per process
+
 def neuron_node_name(network: SpikingNetwork, index: int) -> str:
     return f"{network.neuron.kind.value}{index}"
 
@@ -77,7 +79,8 @@ def to_nir(network: SpikingNetwork, pooling: str = "avg"):
     nodes["output"] = nir.Output(output_type={"output": np.array(network.output.shape)})
     edges.append((neuron_node_name(network, len(network.populations) - 1), "output"))
     exact = network.neuron.reset is Reset.ZERO
-    if not exact:
+    if not exact and not _warned:
+        _warned.append(True)  # once per process: a run writes one .nir per variant
         log.warning("NIR neurons reset to v_reset; this network resets by subtraction, "
                     "which the .nir records in metadata only (convert with reset=zero for "
                     "a file any NIR consumer simulates exactly)")
