@@ -5,8 +5,9 @@ The folder holds the files the README's examples name (`net.py` with a `build` f
 `my.npz`, `w.pt`, `model.onnx`), made from the digits data. Commands run as written, with
 quick settings appended (`run`, `bench`: few epochs and timed runs, and
 `--targets pytorch,cpu --variants int8-dynamic` where the command names none; `simulate`
-and `profile`: fewer samples and runs) so the whole README runs in a few minutes; `my.toml`, once `edgenn recipe init` wrote it, is trimmed the same way. A
-block that cannot run here says why in an HTML comment right above it:
+and `profile`: fewer samples and runs) so the whole README runs in about a minute;
+`my.toml`, once `edgenn recipe init` wrote it, is trimmed the same way. A block that
+cannot run here says why in an HTML comment right above it:
 `<!-- readme-test: skip REASON -->`.
 """
 

@@ -51,7 +51,7 @@ class LazyRegistry:
         return getattr(module, attribute)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _plugins(group: str) -> tuple[tuple[str, str], ...]:
     """The installed plug-ins of an entry-point group, read once per process (scanning the
     installed distributions costs ~30 ms, and configs are built by the thousand in a
