@@ -23,30 +23,21 @@ and normalisation are not counted, bias is not a synaptic operation):
 
 Energy is an estimate, not a measurement: operations × energy per operation (45 nm
 figures of Horowitz, ISSCC 2014) plus memory traffic × energy per byte (an 8 kB SRAM,
-64-bit access ≈ 10 pJ in the same table). The constants live in `EnergyModel` only.
+64-bit access ≈ 10 pJ in the same table). The constants live in
+`edgenn.core.energy.EnergyModel` only: the ANN rows of a report use the same.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
+
+from edgenn.core.energy import EnergyModel
 
 from .coding import Coding, SimulationResult
 from .ir import INPUT, Projection, SpikingNetwork, dense_matrix
 from .projection import apply_projection
-
-
-@dataclass(frozen=True)
-class EnergyModel:
-    """Energy per operation and per byte moved, in picojoules (override any field)."""
-
-    fp32_add_pj: float = 0.9
-    fp32_mult_pj: float = 3.7
-    int8_add_pj: float = 0.03
-    int8_mult_pj: float = 0.2
-    sram_pj_per_byte: float = 1.25  # 8 kB SRAM, 64-bit access ≈ 10 pJ
-    source: str = "Horowitz, ISSCC 2014 (45 nm); memory: 8 kB SRAM 64-bit access 10 pJ"
 
 
 def fan_outs(network: SpikingNetwork) -> list[list[np.ndarray]]:
@@ -164,15 +155,16 @@ def footprint_bytes(network: SpikingNetwork) -> int:
 
 
 def energy_estimates(network: SpikingNetwork, ops: dict[str, float], timesteps: int,
-                     model: EnergyModel = EnergyModel(),
+                     model: EnergyModel | None = None,
                      membrane_updates: float | None = None) -> dict:
     """Estimated energy per inference (µJ) of the ANN in fp32 and int8 and of the SNN."""
+    model = model or EnergyModel()
     weights = float(network.metadata.get("ann_weights") or sum(
         q.weight.size for p in network.populations for q in p.projections))
     activations = float(network.input_size + sum(p.size for p in network.populations))
     dense = ops["ann_dense_macs"]
-    mac32 = model.fp32_add_pj + model.fp32_mult_pj
-    mac8 = model.int8_add_pj + model.int8_mult_pj
+    mac32 = model.mac_pj("fp32")
+    mac8 = model.mac_pj("int8")
     # ANN: every weight read once, every activation written and read once.
     ann32 = dense * mac32 + (4 * weights + 2 * 4 * activations) * model.sram_pj_per_byte
     ann8 = dense * mac8 + (weights + 2 * activations) * model.sram_pj_per_byte
