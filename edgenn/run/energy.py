@@ -10,6 +10,7 @@ keeps its own estimate (effective synaptic operations).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -41,37 +42,22 @@ def op_counts(path: str | Path) -> dict[str, float] | None:
     return None
 
 
-def with_counts(artifacts: Sequence[Artifact],
-                like: dict[str, dict[str, float]] | None = None) -> list[Artifact]:
-    """The artifacts with their operation counts in metadata (carried into their rows).
-
-    A PyTorch program (.pt2) computes what its ONNX export computes: it takes the counts
-    of the ONNX artifact of the same family (`like`: "pruned" or "" → counts)."""
-    like = like or {}
+def with_counts(artifacts: Sequence[Artifact]) -> list[Artifact]:
+    """The artifacts with their operation counts in metadata (carried into their rows),
+    each file read once. A PyTorch program (.pt2) computes what its ONNX export computes:
+    it takes the counts of the float ONNX artifact of its family (the model, or pruned)."""
+    counted = {id(a): op_counts(a.path) for a in artifacts if a.format in ("onnx", "tflite")}
+    family = {_family(a.variant): counted[id(a)] for a in artifacts
+              if a.format == "onnx" and a.variant in ("fp32", "pruned") and counted[id(a)]}
     result = []
     for artifact in artifacts:
-        counts = None
-        if artifact.format in ("onnx", "tflite"):
-            counts = op_counts(artifact.path)
-        elif artifact.format in ("torch", "torch-program", "pt2"):
-            counts = like.get(_family(artifact.variant))
+        counts = counted.get(id(artifact)) if id(artifact) in counted else \
+            family.get(_family(artifact.variant)) if artifact.format == "torch" else None
         if counts is not None:
-            artifact = Artifact(artifact.path, artifact.format, artifact.inputs,
-                                artifact.outputs, artifact.lineage, artifact.extra_files,
-                                {**artifact.metadata, COUNTS_KEY: counts})
+            artifact = dataclasses.replace(
+                artifact, metadata={**artifact.metadata, COUNTS_KEY: counts})
         result.append(artifact)
     return result
-
-
-def family_counts(artifacts: Sequence[Artifact]) -> dict[str, dict[str, float]]:
-    """Counts of the float ONNX models by family ("" for the model, "pruned")."""
-    found: dict[str, dict[str, float]] = {}
-    for artifact in artifacts:
-        if artifact.format == "onnx" and artifact.variant in ("fp32", "pruned"):
-            counts = op_counts(artifact.path)
-            if counts is not None:
-                found[_family(artifact.variant)] = counts
-    return found
 
 
 def annotate_energy(rows: Sequence[Measurement], model: EnergyModel | None = None) -> None:

@@ -40,7 +40,7 @@ def judge_budget(rows: Sequence[Measurement], reference_accuracy: float | None,
     record, when there was one, stays under "validation"), and the returned verdict says
     whether every row met it (`met` False → exit 3)."""
     limit = tolerance_pp if max_drop_pp is None else max_drop_pp
-    over: list[str] = []
+    over: list[tuple[str, float]] = []
     for row in rows:
         if row.status != "ok":
             continue
@@ -64,16 +64,15 @@ def judge_budget(rows: Sequence[Measurement], reference_accuracy: float | None,
             kind = "budget" if max_drop_pp is not None else "tolerance"
             row.extra["warning"] = (f"loses {drop:.2f} pp of {measure} against the fp32 "
                                     f"reference ({kind} {limit:g} pp)")
-            over.append(row.label)
+            over.append((row.label, drop))
     if max_drop_pp is None:
         return None
     message = "" if not over else (
         f"{len(over)} row(s) exceed the accuracy budget of {max_drop_pp:g} pp on the test "
-        f"split after the fallback: " + ", ".join(
-            f"{label} −{next(r.extra['accuracy_drop_pp'] for r in rows if r.label == label):.2f}"
-            " pp" for label in over))
-    return {"max_drop_pp": max_drop_pp, "met": not over, "rows_over": over,
-            "split": "test", "message": message}
+        "split after the fallback: " + ", ".join(f"{label} −{drop:.2f} pp"
+                                                 for label, drop in over))
+    return {"max_drop_pp": max_drop_pp, "met": not over,
+            "rows_over": [label for label, _ in over], "split": "test", "message": message}
 
 
 def relative_to_baseline(rows: Sequence[Measurement]) -> None:

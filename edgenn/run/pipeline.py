@@ -178,7 +178,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     # targets with a row decided already have nothing to compile (no PyTorch model, no
     # mobile toolchain)
     skip = {row.target for row in built.rows if row.variant == "–" or row.target == "pytorch"}
-    counted = energy.with_counts(built.for_targets(), energy.family_counts(built.artifacts))
+    counted = energy.with_counts(built.for_targets())
     with clock("compile"):
         compiled, decided = compile_for_targets(counted, config, hooks, skip=skip)
     with clock("measure"):
