@@ -26,15 +26,18 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, atomic_path, parse_enum, samples, to_plain
-from edgenn.core.target import model_feed
+from edgenn.core.calibration import (  # noqa: F401  (batch_reader, preprocess: re-exported)
+    Calibration,
+    CalibrationMethod,
+    batch_reader,
+    fit_batch,
+    measure_ranges,
+    model_inputs,
+    ort_method,
+    preprocess,
+)
 
 log = logging.getLogger(__name__)
-
-
-class CalibrationMethod(str, Enum):
-    MINMAX = "minmax"  # range of the observed activations
-    ENTROPY = "entropy"  # KL-divergence optimal threshold on histograms
-    PERCENTILE = "percentile"  # clip the range at a high percentile of |x|
 
 
 class QType(str, Enum):
@@ -96,6 +99,10 @@ class StaticConfig:
     def describe(self) -> dict[str, Any]:
         return to_plain(self)
 
+    def calibration(self) -> Calibration:
+        """The settings that decide the activation ranges (the calibration table's key)."""
+        return Calibration(self.method, self.percentile, self.preprocess, self.batch_size)
+
 
 # The settings `onnxruntime.quantization.quantize_static` uses when given none: the
 # baseline the CPU pass must beat (benchmarks/int8_speedup.py).
@@ -142,54 +149,52 @@ def quantize_dynamic(artifact: Artifact, out_path: str | os.PathLike[str],
 
 def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
                     calibration_x: np.ndarray, config: StaticConfig = StaticConfig(),
-                    variant: str = "int8-static") -> Artifact:
+                    variant: str = "int8-static",
+                    ranges_dir: str | os.PathLike[str] | None = None) -> Artifact:
     """Static int8 of `artifact` calibrated on `calibration_x` (N, *sample_shape), float32.
 
-    Writes `out_path` only when every step succeeded; the artifact's metadata records the
-    settings and the number of calibration samples.
+    With `ranges_dir`, the activation ranges come from the build's calibration table
+    there (`edgenn.core.calibration`: measured once per model and calibration set, shared
+    with the other candidates and with the spiking converter); without it, ONNX Runtime
+    calibrates on its own. Writes `out_path` only when every step succeeded; the
+    artifact's metadata records the settings, the number of calibration samples and the
+    table.
     """
     from onnxruntime.quantization import quantize_static as ort_quantize_static
 
     _check_onnx(artifact)
     calibration_x = check_calibration(artifact, calibration_x)
     out = Path(out_path)
+    table = None if ranges_dir is None else \
+        measure_ranges(artifact.path, calibration_x, config.calibration(), ranges_dir)
     with _Staging(out.parent) as staging:
         source = preprocess(artifact.path, staging / "pre.onnx") if config.preprocess \
             else artifact.path
         _check_nodes(source, config.nodes_to_exclude)
         staged = staging / out.name
-        names, fixed = _inputs(source)
-        batch = fixed or config.batch_size  # a fixed batch dimension takes only its size
-        rows = samples.count(calibration_x)
-        if fixed and rows >= fixed:
-            calibration_x = samples.take(calibration_x, slice(0, rows // fixed * fixed))
-        extra: dict[str, Any] = {}
-        if config.method is CalibrationMethod.PERCENTILE:
-            extra["CalibPercentile"] = config.percentile
+        names, fixed = model_inputs(source)
+        calibration_x = fit_batch(calibration_x, fixed)
+        shared = {"calibration_cache_path": str(table)} if table else {}
         with _library_hints_silenced():
             ort_quantize_static(
                 str(source), str(staged),
-                calibration_data_reader=batch_reader(names, calibration_x, batch),
+                # a fixed batch dimension takes only its size
+                calibration_data_reader=batch_reader(names, calibration_x,
+                                                     fixed or config.batch_size),
                 quant_format=_ort_format(config.quant_format),
                 per_channel=config.per_channel, reduce_range=config.reduce_range,
                 activation_type=_ort_qtype(config.activation_type),
                 weight_type=_ort_qtype(config.weight_type),
                 nodes_to_exclude=list(config.nodes_to_exclude) or None,
-                calibrate_method=_ort_method(config.method),
-                extra_options=extra or None,
+                calibrate_method=ort_method(config.method),
+                extra_options=config.calibration().extra_options() or None,
+                **shared,
             )
         _finish(staged, out, config.strip_debug_metadata)
-    settings = {**config.describe(), "calibration_samples": int(len(calibration_x))}
+    settings = {**config.describe(), "calibration_samples": samples.count(calibration_x),
+                "calibration_table": table.name if table else None}
     return artifact.derive(out, f"quantize:{variant}", extra_files=(), variant=variant,
                            quantization=settings)
-
-
-def preprocess(model_path: Path, out_path: Path) -> Path:
-    """ORT's recommended pre-processing: symbolic shape inference and graph folding."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    quant_pre_process(str(model_path), str(out_path))
-    return out_path
 
 
 def check_calibration(artifact: Artifact, calibration_x: Any) -> samples.Samples:
@@ -219,33 +224,6 @@ def check_calibration(artifact: Artifact, calibration_x: Any) -> samples.Samples
     if not np.all(np.isfinite(calibration_x)):
         raise BadInputError("calibration data holds NaN or infinite values")
     return np.ascontiguousarray(calibration_x, dtype=np.float32)
-
-
-def batch_reader(inputs: str | list[tuple[str, np.dtype]], x: samples.Samples,
-                 batch_size: int):
-    """An onnxruntime CalibrationDataReader over `x` (one array, or one per input name) in
-    batches (rewindable), each array cast to its input's dtype (integer ids stay ids)."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    typed = [(inputs, np.dtype(np.float32))] if isinstance(inputs, str) else list(inputs)
-    rows = samples.count(x)
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = [model_feed(samples.take(x, slice(i, i + batch_size)), typed)
-                            for i in range(0, rows, batch_size)]
-            self.position = 0
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            if self.position >= len(self.batches):
-                return None
-            self.position += 1
-            return self.batches[self.position - 1]
-
-        def rewind(self) -> None:
-            self.position = 0
-
-    return _Reader()
 
 
 def strip_debug_metadata(proto) -> None:
@@ -323,22 +301,6 @@ def _sample_shape(artifact: Artifact) -> tuple[int | str, ...] | None:
     return None
 
 
-def _inputs(path: Path) -> tuple[list[tuple[str, np.dtype]], int | None]:
-    """The model's inputs (name, NumPy dtype), and its batch size when the (first) input
-    fixes it."""
-    import onnx
-    from onnx.helper import tensor_dtype_to_np_dtype
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    initializers = {i.name for i in graph.initializer}
-    inputs = [v for v in graph.input if v.name not in initializers]
-    dims = inputs[0].type.tensor_type.shape.dim
-    fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
-    typed = [(v.name, np.dtype(tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))
-             for v in inputs]
-    return typed, (fixed or None)
-
-
 def _ort_qtype(kind: QType):
     from onnxruntime.quantization import QuantType
 
@@ -349,11 +311,3 @@ def _ort_format(kind: QuantFormat):
     from onnxruntime.quantization import QuantFormat as OrtFormat
 
     return OrtFormat.QDQ if kind is QuantFormat.QDQ else OrtFormat.QOperator
-
-
-def _ort_method(kind: CalibrationMethod):
-    from onnxruntime.quantization import CalibrationMethod as OrtMethod
-
-    return {CalibrationMethod.MINMAX: OrtMethod.MinMax,
-            CalibrationMethod.ENTROPY: OrtMethod.Entropy,
-            CalibrationMethod.PERCENTILE: OrtMethod.Percentile}[kind]

@@ -139,7 +139,8 @@ def preferred_reason(rows: Sequence[dict[str, Any]], chosen: dict[str, Any]) -> 
 def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
                   evaluator: Evaluator, config: CompressionConfig,
                   variant: str = "int8-static", progress: Progress | None = None,
-                  reference_accuracy: float | None = None) -> Artifact:
+                  reference_accuracy: float | None = None,
+                  ranges_dir: Path | None = None) -> Artifact:
     """Quantize `source` with every candidate; keep the fastest that meets the budget.
 
     The budget is against `reference_accuracy` (the fp32 model's validation accuracy;
@@ -157,7 +158,8 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
             say(progress, f"{variant}: candidate {candidate.name}")
             settings = dataclasses.replace(candidate.config, method=config.method)
             artifact = quantize_static(source, staging / f"{candidate.name}.onnx",
-                                       calibration_x, settings, variant=variant)
+                                       calibration_x, settings, variant=variant,
+                                       ranges_dir=ranges_dir)
             record = budget_record(reference, evaluator.accuracy(artifact),
                                    config.max_accuracy_drop)
             p50 = evaluator.p50_ms(artifact)
@@ -183,14 +185,16 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
         shutil.rmtree(staging, ignore_errors=True)
     if not result.metadata["budget"]["met"]:
         result = enforce_budget(source, result, settings, calibration_x, evaluator, config,
-                                progress=progress, reference_accuracy=reference)
+                                progress=progress, reference_accuracy=reference,
+                                ranges_dir=ranges_dir)
     return result
 
 
 def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig,
                    calibration_x: np.ndarray, evaluator: Evaluator,
                    config: CompressionConfig, progress: Progress | None = None,
-                   reference_accuracy: float | None = None) -> Artifact:
+                   reference_accuracy: float | None = None,
+                   ranges_dir: Path | None = None) -> Artifact:
     """Keep the most sensitive nodes of `quantized` in float, one at a time, until the
     validation accuracy drop is within `config.max_accuracy_drop`.
 
@@ -221,7 +225,7 @@ def enforce_budget(source: Artifact, quantized: Artifact, settings: StaticConfig
             trial = quantize_static(source, trial_path, calibration_x,
                                     dataclasses.replace(settings, nodes_to_exclude=(
                                         *settings.nodes_to_exclude, *kept)),
-                                    variant=quantized.variant)
+                                    variant=quantized.variant, ranges_dir=ranges_dir)
             evaluator._cache.pop(str(trial_path), None)
             attempt = budget_record(reference, evaluator.accuracy(trial),
                                     config.max_accuracy_drop)
@@ -285,12 +289,13 @@ class Variants:
 def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
                    config: CompressionConfig, calibration_x: np.ndarray, *, threads: int = 2,
                    seed: int = 0, train_config: Any = None,
-                   progress: Progress | None = None) -> Variants:
+                   progress: Progress | None = None, ranges_dir: Path | None = None) -> Variants:
     """The compressed variants of `onnx_artifact` (fp32 ONNX of `model`), in `workdir`.
 
     `model` is the trained nn.Module (for pruning), `data` the edgenn Dataset (training
     split for fine-tuning, validation split for the budget), `calibration_x` the run's one
-    calibration set; `threads` and `seed` are the run's.
+    calibration set; `threads` and `seed` are the run's; `ranges_dir` where the build's
+    calibration tables live (static int8 measures each model's ranges once there).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -312,7 +317,7 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
     chosen_settings = None
     if "int8-static" in config.variants:
         static = choose_static(onnx_artifact, workdir / "model.int8-static.onnx", calibration_x,
-                               evaluator, config, progress=progress)
+                               evaluator, config, progress=progress, ranges_dir=ranges_dir)
         chosen_settings = static.metadata["selection"]["chosen"]
         made.artifacts.append(static)
     if "fp16" in config.variants:
@@ -331,7 +336,8 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
             sub = dataclasses.replace(config, candidates=tuple(candidates))
             made.artifacts.append(choose_static(
                 pruned, workdir / "model.pruned-int8.onnx", calibration_x, evaluator, sub,
-                variant="pruned-int8", progress=progress, reference_accuracy=reference))
+                variant="pruned-int8", progress=progress, reference_accuracy=reference,
+                ranges_dir=ranges_dir))
     return made
 
 

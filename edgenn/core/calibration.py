@@ -1,0 +1,214 @@
+"""One calibration for every consumer: activation ranges measured once, read by all.
+
+A build draws one calibration set (`data/calibration.npz`). From it, ONNX Runtime's own
+calibrator measures the range of every activation of a model once, and the result is
+kept as ONNX Runtime's calibration cache — the JSON `save_tensors_data` writes and
+`quantize_static(calibration_cache_path=…)` reads (onnxruntime ≥ 1.26). Static int8
+quantizes with it without a second calibration pass, and the spiking converter takes
+each population's threshold λ from the same file (the upper range of the ReLU's output
+tensor), so the int8 grid and the spiking rate share their full scale: at T timesteps a
+rate resolves T + 1 levels of [0, λ], int8 resolves 256 of the same range.
+
+Tables live in `ranges/` beside the calibration set, named by a hash of the model file,
+the samples and the method, so one model and one calibration set give one file whoever
+asks first, and a changed model never reads a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgenn.core import samples
+from edgenn.core.config import parse_enum
+from edgenn.core.errors import BadInputError
+from edgenn.core.target import model_feed
+
+log = logging.getLogger(__name__)
+
+RANGES_DIR = "ranges"  # beside the calibration set
+
+
+class CalibrationMethod(str, Enum):
+    MINMAX = "minmax"  # range of the observed activations
+    ENTROPY = "entropy"  # KL-divergence optimal threshold on histograms
+    PERCENTILE = "percentile"  # clip the range at a high percentile of |x|
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the ranges are measured (the settings of static int8 that change them)."""
+
+    method: CalibrationMethod = CalibrationMethod.MINMAX
+    percentile: float = 99.999  # PERCENTILE only
+    preprocess: bool = True  # ranges of the model after ORT's quant_pre_process
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", parse_enum(CalibrationMethod, self.method,
+                                                      "calibration method"))
+
+    def extra_options(self) -> dict[str, Any]:
+        """quantize_static's extra_options that reach the calibrator."""
+        return {"CalibPercentile": self.percentile} \
+            if self.method is CalibrationMethod.PERCENTILE else {}
+
+
+def cache_supported() -> bool:
+    """Whether the installed onnxruntime reads and writes calibration caches."""
+    try:
+        from onnxruntime.quantization import calibrate, quantize_static
+    except ImportError:
+        return False
+    return hasattr(calibrate, "save_tensors_data") and \
+        "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+
+def ranges_dir_for(calibration_path: str | Path) -> Path:
+    return Path(calibration_path).parent / RANGES_DIR
+
+
+def table_path(directory: str | Path, model_path: str | Path, x: samples.Samples,
+               calibration: Calibration) -> Path:
+    """The table's file: named by the model's stem and method, keyed by a hash of the
+    model file, the samples and every setting that changes the ranges."""
+    digest = hashlib.sha256()
+    digest.update(Path(model_path).read_bytes())
+    arrays = sorted(x.items()) if isinstance(x, dict) else [("x", x)]
+    for name, array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{name}{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    digest.update(f"{calibration.method.value}|{calibration.percentile}|"
+                  f"{calibration.preprocess}|{calibration.batch_size}".encode())
+    stem = Path(model_path).stem
+    return Path(directory) / f"{stem}.{calibration.method.value}.{digest.hexdigest()[:16]}.json"
+
+
+def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Calibration,
+                   directory: str | Path) -> Path | None:
+    """The calibration table of `model_path` on `x` (measured now, or found from an
+    earlier consumer); None when onnxruntime predates calibration caches."""
+    if not cache_supported():
+        return None
+    from onnxruntime.quantization import create_calibrator
+    from onnxruntime.quantization.calibrate import save_tensors_data
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    path = table_path(directory, model_path, x, calibration)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=path.parent) as scratch:
+        source = preprocess(Path(model_path), Path(scratch) / "pre.onnx") \
+            if calibration.preprocess else Path(model_path)
+        names, fixed = model_inputs(source)
+        x = fit_batch(x, fixed)
+        # the op types quantize_static calibrates when given none: the same tensors
+        op_types = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+        options = {"percentile": calibration.percentile} \
+            if calibration.method is CalibrationMethod.PERCENTILE else {}
+        calibrator = create_calibrator(
+            source, op_types, augmented_model_path=str(Path(scratch) / "augmented.onnx"),
+            calibrate_method=ort_method(calibration.method), extra_options=options)
+        calibrator.collect_data(batch_reader(names, x, fixed or calibration.batch_size))
+        save_tensors_data(calibrator.compute_data(), path)  # atomic: ORT renames a temp
+        del calibrator
+    log.info("calibration table %s", path.name)
+    return path
+
+
+def read_ranges(path: str | Path) -> dict[str, tuple[float, float]]:
+    """(lowest, highest) of every tensor in a calibration table (per-channel ranges are
+    reduced to the whole tensor's)."""
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+        ranges = {}
+        for name, entry in table["data"].items():
+            low, high = (_number(entry[key]) for key in ("lowest", "highest"))
+            ranges[name] = (float(np.min(low)), float(np.max(high)))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInputError(f"{path}: not a calibration table ({exc})") from exc
+    return ranges
+
+
+def _number(value: Any) -> np.ndarray:
+    if isinstance(value, dict):  # ORT's encoding of an ndarray
+        value = value["data"]
+    return np.asarray(value, dtype=np.float64)
+
+
+def preprocess(model_path: Path, out_path: Path) -> Path:
+    """ORT's recommended pre-processing: symbolic shape inference and graph folding."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(model_path), str(out_path))
+    return out_path
+
+
+def model_inputs(path: Path) -> tuple[list[tuple[str, np.dtype]], int | None]:
+    """The model's inputs (name, NumPy dtype), and its batch size when the (first) input
+    fixes it."""
+    import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    inputs = [v for v in graph.input if v.name not in initializers]
+    dims = inputs[0].type.tensor_type.shape.dim
+    fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
+    typed = [(v.name, np.dtype(tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))
+             for v in inputs]
+    return typed, (fixed or None)
+
+
+def fit_batch(x: samples.Samples, fixed: int | None) -> samples.Samples:
+    """A fixed batch dimension takes whole batches only: the rows beyond are dropped."""
+    rows = samples.count(x)
+    if fixed and rows >= fixed:
+        return samples.take(x, slice(0, rows // fixed * fixed))
+    return x
+
+
+def batch_reader(inputs: str | list[tuple[str, np.dtype]], x: samples.Samples,
+                 batch_size: int):
+    """An onnxruntime CalibrationDataReader over `x` (one array, or one per input name) in
+    batches (rewindable), each array cast to its input's dtype (integer ids stay ids)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    typed = [(inputs, np.dtype(np.float32))] if isinstance(inputs, str) else list(inputs)
+    rows = samples.count(x)
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = [model_feed(samples.take(x, slice(i, i + batch_size)), typed)
+                            for i in range(0, rows, batch_size)]
+            self.position = 0
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            if self.position >= len(self.batches):
+                return None
+            self.position += 1
+            return self.batches[self.position - 1]
+
+        def rewind(self) -> None:
+            self.position = 0
+
+    return _Reader()
+
+
+def ort_method(kind: CalibrationMethod):
+    from onnxruntime.quantization import CalibrationMethod as OrtMethod
+
+    return {CalibrationMethod.MINMAX: OrtMethod.MinMax,
+            CalibrationMethod.ENTROPY: OrtMethod.Entropy,
+            CalibrationMethod.PERCENTILE: OrtMethod.Percentile}[kind]

@@ -1,0 +1,84 @@
+"""The build's calibration table: measured once by ONNX Runtime's calibrator, found again
+by every consumer, keyed by the model, the samples and the method."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgenn.core import BadInputError
+from edgenn.core.calibration import (
+    Calibration,
+    cache_supported,
+    measure_ranges,
+    read_ranges,
+    table_path,
+)
+
+pytestmark = pytest.mark.skipif(not cache_supported(),
+                                reason="this onnxruntime has no calibration cache")
+
+
+def _mlp(path, seed: int = 0):
+    """input (·, 6) → MatMul → 'hidden' → Relu → 'act' → MatMul → 'out'."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.normal(size=(6, 5)).astype(np.float32), rng.normal(size=(5, 3)).astype(
+        np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w1"], ["hidden"], name="mm1"),
+         helper.make_node("Relu", ["hidden"], ["act"], name="relu"),
+         helper.make_node("MatMul", ["act", "w2"], ["out"], name="mm2")],
+        "mlp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 6])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return w1, w2
+
+
+def test_minmax_table_holds_the_observed_range_of_every_activation(tmp_path):
+    w1, w2 = _mlp(tmp_path / "mlp.onnx")
+    x = np.random.default_rng(1).normal(size=(100, 6)).astype(np.float32)
+    table = measure_ranges(tmp_path / "mlp.onnx", x, Calibration(preprocess=False),
+                           tmp_path / "ranges")
+    ranges = read_ranges(table)
+    act = np.maximum(x @ w1, 0)
+    assert ranges["act"] == pytest.approx((0.0, float(act.max())), rel=1e-6)
+    assert ranges["input"] == pytest.approx((float(x.min()), float(x.max())), rel=1e-6)
+    assert ranges["out"] == pytest.approx(((act @ w2).min(), (act @ w2).max()), rel=1e-5)
+    # ONNX Runtime's own cache format: it names the method it was made with
+    assert json.loads(table.read_text())["calibration_method"]["value"].endswith("MinMax")
+
+
+def test_a_second_consumer_finds_the_table_instead_of_measuring_again(tmp_path):
+    _mlp(tmp_path / "mlp.onnx")
+    x = np.random.default_rng(1).normal(size=(64, 6)).astype(np.float32)
+    first = measure_ranges(tmp_path / "mlp.onnx", x, Calibration(), tmp_path / "ranges")
+    stamp = first.stat().st_mtime_ns
+    again = measure_ranges(tmp_path / "mlp.onnx", x, Calibration(), tmp_path / "ranges")
+    assert again == first and again.stat().st_mtime_ns == stamp
+    assert [p.name for p in (tmp_path / "ranges").iterdir()] == [first.name]  # no scratch
+
+
+def test_the_key_changes_with_the_model_the_samples_and_the_method(tmp_path):
+    _mlp(tmp_path / "a.onnx", seed=0)
+    x = np.ones((8, 6), np.float32)
+    base = table_path(tmp_path, tmp_path / "a.onnx", x, Calibration())
+    assert base == table_path(tmp_path, tmp_path / "a.onnx", x.copy(), Calibration())
+    assert base != table_path(tmp_path, tmp_path / "a.onnx", 2 * x, Calibration())
+    assert base != table_path(tmp_path, tmp_path / "a.onnx", x, Calibration("entropy"))
+    assert base != table_path(tmp_path, tmp_path / "a.onnx", x, Calibration(preprocess=False))
+    _mlp(tmp_path / "a.onnx", seed=1)  # retrained: the same name, other weights
+    assert base != table_path(tmp_path, tmp_path / "a.onnx", x, Calibration())
+
+
+def test_a_file_that_is_not_a_table_is_refused_in_one_line(tmp_path):
+    bad = tmp_path / "ranges.json"
+    bad.write_text('{"data": {"act": {"lowest": 0}}}')
+    with pytest.raises(BadInputError, match="not a calibration table"):
+        read_ranges(bad)
