@@ -5,7 +5,9 @@ returns the `Report` and writes the build: the artifacts, the data the rows were
 on and `manifest.json`. The report files themselves (report.json/md/html) are the report
 layer's (`edgenn.report.files.write_reports`); `edgenn.api.run` does both.
 
-    OUT/data/        test split, the calibration set, reference outputs
+    OUT/data/        test split, the calibration set (and ranges/: its calibration tables,
+                     one per model, read by static int8 and the spiking thresholds),
+                     reference outputs
     OUT/model/       checkpoint.pt, model.pt2, model.onnx and its variants (int8, .tflite …)
     OUT/compiled/    one folder per target with what it compiled
     OUT/manifest.json
@@ -215,7 +217,8 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     if searched is not None and verdict is not None:
         report.extra["budget"]["validation"] = searched
     write_manifest(out / "manifest.json",
-                   [built.calibration, *built.artifacts, *(a for _, a in compiled)],
+                   [plan.with_tables(built.calibration), *built.artifacts,
+                    *(a for _, a in compiled)],
                    report.environment)
     return report
 

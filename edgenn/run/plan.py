@@ -6,6 +6,9 @@ loose path. In the build directory:
     data/calibration.npz         the one calibration set, drawn once from the training
                                  split; int8 (ONNX and TFLite) and the spiking converter
                                  all use it, and the manifest holds its hash
+    data/ranges/*.json           its calibration tables (ONNX Runtime's cache format),
+                                 one per model and setting: static int8 quantizes with
+                                 them and the spiking thresholds are read from them
     model/checkpoint.pt          state dict + model config (`edgenn export/prune --checkpoint`)
     model/model.pt2              the PyTorch reference (a torch.export program)
     model/model.onnx             the hub; compressed ONNX variants beside it
@@ -26,12 +29,14 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import Artifact, EdgeNNError, TensorSpec, samples
+from edgenn.core.calibration import ranges_dir_for
 from edgenn.core.results import Measurement
 from edgenn.frontend.data import Dataset, save_npz
 from edgenn.run.compress import Variants, build_variants, calibration_set
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 
 CALIBRATION_KEY = "calibration_data"  # artifact metadata: the calibration set's path
+METHOD_KEY = "calibration_method"  # … and the run's int8 calibration method
 NEEDS_PYTORCH = ("needs the PyTorch model; the source is an ONNX file (give "
                  "--model file.py:factory --weights w.pt to build it)")
 
@@ -49,22 +54,34 @@ class Plan:
         normalises on it)."""
         if self.calibration is None:
             return list(self.artifacts)
-        path = str(self.calibration.path)
-        return [replace(a, metadata={**a.metadata, CALIBRATION_KEY: path})
-                for a in self.artifacts]
+        shared = {CALIBRATION_KEY: str(self.calibration.path),
+                  METHOD_KEY: self.calibration.metadata.get("method", "minmax")}
+        return [replace(a, metadata={**a.metadata, **shared}) for a in self.artifacts]
+
+
+def calibration_path(config: RunConfig):
+    return config.out / "data" / "calibration.npz"
+
+
+def with_tables(calibration: Artifact) -> Artifact:
+    """The calibration set with the calibration tables measured from it (manifest)."""
+    tables = sorted(ranges_dir_for(calibration.path).glob("*.json"))
+    return replace(calibration, extra_files=(*calibration.extra_files, *tables))
 
 
 def draw_calibration(data: Dataset, config: RunConfig) -> tuple[Artifact, np.ndarray]:
     """The run's one calibration set: seeded samples of the training split, saved."""
     count = (config.compression or CompressionConfig()).calibration_samples
     x = calibration_set(data.x_train, count, config.seed)
-    path = save_npz(config.out / "data" / "calibration.npz", x, None)
+    path = save_npz(calibration_path(config), x, None)
     shapes = samples.shapes(x)
     specs = [TensorSpec(name, (samples.count(x), *shape)) for name, shape in
              (shapes.items() if isinstance(shapes, dict) else [("x", shapes)])]
     return Artifact(path, "data", inputs=tuple(specs), lineage=("data:calibration",),
                     metadata={"variant": "calibration", "samples": samples.count(x),
-                              "seed": config.seed}), x
+                              "seed": config.seed,
+                              "method": (config.compression or CompressionConfig()).method.value}
+                    ), x
 
 
 def sources(model, data: Dataset, config: RunConfig, hooks: Hooks, train_info: dict[str, Any],
@@ -116,6 +133,7 @@ def compressed(model, data: Dataset, onnx: Artifact, calibration_x: np.ndarray,
         with hooks.progress("compress", None) as advance:
             return build_variants(model, data, onnx, config.out / "model", compression,
                                   calibration_x, threads=config.latency.threads,
+                                  ranges_dir=ranges_dir_for(calibration_path(config)),
                                   seed=config.seed, train_config=config.train,
                                   progress=lambda msg: advance(info=msg)), rows
     except Exception as exc:  # a pass that fails: its rows say why, the run goes on

@@ -7,15 +7,20 @@ matrix, exactly. Batch normalisation therefore folds into the layer before it, b
 becomes a constant input current, and a residual Add sums two projections into one
 population.
 
-Normalisation (Rueckauer et al. 2017): λ of each population is a percentile (99.9 % by
-default, 100 = the maximum) of its ANN activations on calibration data; weights into it
-are scaled by λ_source / λ and its bias by 1 / λ, so every threshold is 1.
+Normalisation (Rueckauer et al. 2017): weights into each population are scaled by
+λ_source / λ and its bias by 1 / λ, so every threshold is 1. λ is the population's full
+scale: by default the upper range of its tensor in the build's calibration table — the
+one static int8 quantizes with (`edgenn.core.calibration`), so the int8 grid and the
+spiking rate span the same [0, λ] — or, with `thresholds="percentile"` (and for a
+population the table does not name), a percentile (99.9 % by default, 100 = the
+maximum) of its ANN activations on the calibration data.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -100,8 +105,11 @@ def ann_forward(network: SpikingNetwork, x: np.ndarray) -> list[np.ndarray]:
 
 
 def convert_onnx(path: str | os.PathLike[str], calibration: np.ndarray,
-                 config: ConversionConfig = ConversionConfig()) -> SpikingNetwork:
-    """Convert the ONNX model at `path`; `calibration` are input samples (N, *shape)."""
+                 config: ConversionConfig = ConversionConfig(),
+                 ranges: Mapping[str, tuple[float, float]] | None = None) -> SpikingNetwork:
+    """Convert the ONNX model at `path`; `calibration` are input samples (N, *shape);
+    `ranges`: (lowest, highest) per tensor name from a calibration table — each
+    population's λ is its tensor's highest; None: percentiles of `calibration`."""
     import onnx
 
     path = Path(path)
@@ -125,7 +133,14 @@ def convert_onnx(path: str | os.PathLike[str], calibration: np.ndarray,
     acts = ann_forward(raw_net, calibration)
     _check_parity(path, calibration, acts[-1], config.parity_atol)
     input_scale = float(max(calibration.max(), 1e-12))
-    scales = [_scale(a, config.percentile) for a in acts]
+    scales, own = [], []
+    for population, activations in zip(populations, acts, strict=True):
+        high = (ranges or {}).get(population.name, (0.0, 0.0))[1]
+        if high > 0:
+            scales.append(float(high))
+        else:
+            scales.append(_scale(activations, config.percentile))
+            own.append(population.name)
     normalised = []
     for population, scale in zip(populations, scales, strict=True):
         projections = tuple(
@@ -136,7 +151,9 @@ def convert_onnx(path: str | os.PathLike[str], calibration: np.ndarray,
         normalised.append(Population(population.name, population.shape,
                                      to_grid(population.bias / scale, config.grid_bits), 1.0,
                                      projections))
-    metadata = {"source": str(path), "percentile": config.percentile,
+    thresholds = {"source": "calibration table", "percentile_for": own} if ranges is not None \
+        else {"source": "percentile", "percentile": config.percentile}
+    metadata = {"source": str(path), "percentile": config.percentile, "thresholds": thresholds,
                 "scales": [float(s) for s in scales], **ann_costs(model, input_shape)}
     log.info("converted %s: %d populations, scales %s", path.name, len(normalised),
              ", ".join(f"{s:.3g}" for s in scales))

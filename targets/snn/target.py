@@ -17,10 +17,24 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, RunOptions, TensorSpec, parse_enum
+from edgenn.core.calibration import (
+    Calibration,
+    CalibrationMethod,
+    measure_ranges,
+    ranges_dir_for,
+    read_ranges,
+)
 
 from .coding import Coding, SimulationResult, Simulator, prepare_drive
 from .convert import ConversionConfig, convert_onnx
-from .hardware import PROFILES, HardwareProfile, fan_in, quantize_weights
+from .hardware import (
+    PROFILES,
+    TABLE_BITS,
+    HardwareProfile,
+    accuracy_by_bits,
+    fan_in,
+    quantize_weights,
+)
 from .ir import NeuronKind, NeuronModel, Reset, SpikingNetwork, load_network, save_network
 from .metrics import (
     EnergyModel,
@@ -31,6 +45,10 @@ from .metrics import (
 )
 
 log = logging.getLogger(__name__)
+
+# where each population's threshold (full scale λ) comes from: the build's calibration
+# table, shared with static int8, or the converter's own percentile of activations
+THRESHOLDS = ("calibration", "percentile")
 
 
 def read_calibration(artifact: Artifact) -> np.ndarray:
@@ -116,6 +134,7 @@ class SnnRunner:
         result = self._simulate_for_evaluation(x, steps)
         report = {"simulator": self.simulator.value, "coding": self.coding.value,
                   "timesteps": self.timesteps, "neuron": self.network.neuron.to_json(),
+                  "thresholds": self.network.metadata.get("thresholds"),
                   **timestep_analysis(result, y)}
         recorded = simulate(self.network, x, self.timesteps, Simulator.FAST, self.coding,
                             self.seed, self.threads, record=True)
@@ -128,7 +147,24 @@ class SnnRunner:
         report["energy"] = energy_estimates(self.network, ops, self.timesteps, self.energy,
                                             report.get("membrane_updates"))
         report.update(self._hardware(x, y))
+        report["bits_by_timesteps"] = self._bits_table(x, y, result, steps)
         return report
+
+    def _bits_table(self, x: np.ndarray, y: np.ndarray, result: SimulationResult,
+                    steps: int) -> dict[str, Any] | None:
+        """Accuracy over (weight bits × timesteps), this row's network among the rows."""
+        own = self.network.metadata.get("weight_bits")
+        full = self.network
+        if own:
+            path = self.network.metadata.get("hardware", {}).get("full_precision_network")
+            if not path or not Path(path).is_file():
+                return None
+            full = load_network(path)
+        table = accuracy_by_bits(full, x, y, steps, self.coding, self.seed, self.threads,
+                                 bits=tuple({*TABLE_BITS, *([own] if own else [])}),
+                                 known={own or None: result})
+        table["this_row"] = own or None
+        return table
 
     def _hardware(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Fan-in, and the accuracy N-bit weights cost against full precision at T."""
@@ -151,6 +187,11 @@ class SnnRunner:
         return report
 
 
+def _calibration(artifact: Artifact) -> Calibration:
+    """The calibration settings static int8 uses in this build (the run's method)."""
+    return Calibration(artifact.metadata.get("calibration_method", CalibrationMethod.MINMAX))
+
+
 class _SnnTarget:
     accepts = ("onnx", "snn")
     simulator: Simulator
@@ -161,7 +202,8 @@ class _SnnTarget:
                  samples_per_network: int = 64, neuron: str | NeuronKind = NeuronKind.IF,
                  reset: str | Reset = Reset.SUBTRACT, tau: float = 16.0,
                  profile: str | None = None, weight_bits: int | None = None,
-                 fan_in_limit: int | None = None, codegen: str = "auto") -> None:
+                 fan_in_limit: int | None = None, codegen: str = "auto",
+                 thresholds: str = "calibration") -> None:
         if timesteps < 1:
             raise BadInputError(f"timesteps must be ≥ 1, got {timesteps}")
         self.coding = parse_enum(Coding, coding, "coding")
@@ -183,6 +225,10 @@ class _SnnTarget:
         if codegen not in ("auto", "cython", "numpy"):
             raise BadInputError(f"codegen {codegen!r} is not one of: auto, cython, numpy")
         self.codegen = codegen
+        if thresholds not in THRESHOLDS:
+            raise BadInputError(f"thresholds {thresholds!r} is not one of: "
+                                f"{', '.join(THRESHOLDS)}")
+        self.thresholds = thresholds
 
     def available(self) -> str | None:
         missing = []
@@ -208,7 +254,13 @@ class _SnnTarget:
         if len(artifact.inputs) > 1:
             raise BadInputError(f"{self.name}: a spiking network has one input population; "
                                 f"this model takes {len(artifact.inputs)} inputs")
-        network = convert_onnx(artifact.path, read_calibration(artifact), self.conversion)
+        calibration = read_calibration(artifact)
+        table = self._table(artifact, calibration)
+        network = convert_onnx(artifact.path, calibration, self.conversion,
+                               read_ranges(table) if table else None)
+        if table is not None:
+            network.metadata["thresholds"].update(table=table.name,
+                                                  method=_calibration(artifact).method.value)
         workdir = Path(workdir)
         network = self._constrain(network, workdir / f"{artifact.path.stem}.fp.snn.npz")
         out = save_network(network, workdir / f"{artifact.path.stem}.snn.npz")
@@ -218,8 +270,22 @@ class _SnnTarget:
                                outputs=(TensorSpec("spike_scores", ("batch", classes)),),
                                nir=str(nir_path), timesteps=self.timesteps,
                                coding=self.coding.value, percentile=self.conversion.percentile,
+                               thresholds=network.metadata["thresholds"],
                                neuron=network.neuron.to_json(),
                                weight_bits=self.hardware.weight_bits)
+
+    def _table(self, artifact: Artifact, calibration: np.ndarray) -> Path | None:
+        """The build's calibration table for this model (the one static int8 uses: same
+        samples, the run's calibration method), or None for percentile thresholds."""
+        if self.thresholds == "percentile":
+            return None
+        table = measure_ranges(artifact.path, calibration, _calibration(artifact),
+                               ranges_dir_for(artifact.metadata["calibration_data"]))
+        if table is None:
+            log.warning("%s: this onnxruntime has no calibration cache; thresholds from "
+                        "the %g percentile instead of the int8 calibration", self.name,
+                        self.conversion.percentile)
+        return table
 
     def _constrain(self, network: SpikingNetwork, full_path: Path) -> SpikingNetwork:
         """Quantise the weights and check the fan-in as the hardware profile asks; the

@@ -53,9 +53,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "compiler works (first use compiles for minutes, then cached), "
                              "else numpy (default: %(default)s)")
     # --- end spiking neuron and hardware options ---
+    parser.add_argument("--thresholds", choices=["calibration", "percentile"],
+                        default="calibration",
+                        help="where each layer's full scale (threshold) comes from: "
+                             "calibration = the calibration table static int8 quantizes "
+                             "with (ONNX Runtime's calibrator on the training split, "
+                             "minmax), so T timesteps read as an activation bit-width on "
+                             "int8's own range; percentile = a percentile of the layer's "
+                             "activations (default: %(default)s)")
     parser.add_argument("--percentile", type=float, default=99.9,
-                        help="normalisation percentile of activations; 100 = the maximum "
-                             "(default: %(default)s)")
+                        help="with --thresholds percentile: the percentile of activations; "
+                             "100 = the maximum (default: %(default)s)")
     parser.add_argument("--data", default=None, metavar="DATA.npz",
                         help="an .npz with arrays x and y (default: the embedded digits)")
     parser.add_argument("--samples", type=int, default=None, metavar="N",
@@ -90,7 +98,7 @@ def execute(args: argparse.Namespace, ui) -> int:
                            evaluation_timesteps=args.timesteps, neuron=args.neuron,
                            reset=args.reset, tau=args.tau, profile=args.profile,
                            weight_bits=args.weight_bits, fan_in_limit=args.fan_in_limit,
-                           codegen=args.codegen)
+                           codegen=args.codegen, thresholds=args.thresholds)
     reason = target.available()
     if reason:
         raise TargetUnavailableError(f"target {target.name} is unavailable: {reason}")
@@ -100,7 +108,9 @@ def execute(args: argparse.Namespace, ui) -> int:
     calibration = save_npz(workdir / "calibration.npz", data.x_train, data.y_train)
     artifact = Artifact(model, "onnx", lineage=("input",),
                         metadata={"calibration_data": str(calibration)})
-    ui.status(f"converting {model.name} (normalisation percentile {args.percentile})")
+    ui.status(f"converting {model.name} (thresholds: " + (
+        f"{args.percentile} percentile)" if args.thresholds == "percentile"
+        else "the int8 calibration table)"))
     compiled = target.compile(artifact, workdir)
     runner = target.load(compiled, RunOptions(threads=args.threads, seed=args.seed))
     x, y = data.x_test, data.y_test
@@ -165,4 +175,19 @@ def _show(ui, results: dict, args: argparse.Namespace) -> None:
     ui.print(f"energy estimate per inference (µJ): ANN fp32 {energy['ann_fp32_uj']:.3f}, "
              f"ANN int8 {energy['ann_int8_uj']:.3f}, SNN {energy['snn_uj']:.3f} "
              f"[{energy['constants']['source']}]")
+    _show_bits(ui, results)
     ui.print(f"wrote {results['files']['snn']} and {results['files']['nir']}")
+
+
+def _show_bits(ui, results: dict) -> None:
+    """The (weight bits × timesteps) table, the ANN's accuracy beside full precision."""
+    from edgenn.core.results import Measurement, Report
+    from edgenn.report.spiking import rich_tables
+
+    if not results.get("bits_by_timesteps"):
+        return
+    rows = [Measurement("snn", "fp32", extra={"bits_by_timesteps":
+                                              results["bits_by_timesteps"]}),
+            Measurement("cpu", "fp32", accuracy=results["ann_accuracy"])]
+    for table in rich_tables(Report(rows=rows)):
+        ui.print(table)

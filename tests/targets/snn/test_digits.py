@@ -101,7 +101,7 @@ def test_evaluate_reports_neurobench_metrics(snn):
     assert sum(report["spikes_per_layer"].values()) == pytest.approx(report["spikes_per_sample"])
     assert report["spikes_per_sample"] == pytest.approx(rate * report["neurons"] * 32)
     # an unpruned model: only the weights that round to 0 on the 2**-12 grid are zero
-    weights = [q.weight for p in snn.network.populations for q in p.projections]
+    weights = [q.weight for p in runner.network.populations for q in p.projections]
     zeros = sum(int(np.count_nonzero(w == 0)) for w in weights) / sum(w.size for w in weights)
     assert report["connection_sparsity"] == pytest.approx(zeros) and zeros < 0.05
     energy = report["energy"]
@@ -141,7 +141,8 @@ def test_registered_targets_compile_load_and_run(snn, tmp_path, name):
     scores = runner.run(snn.x[:5])
     assert scores.shape == (5, 10) and scores.dtype == np.float32
     assert runner.run(snn.x[:1]).shape == (1, 10)
-    expected = simulate_fast(snn.network, prepare_drive(snn.network, snn.x[:5], 8))
+    network = runner.network  # the loaded .snn.npz, simulated by hand
+    expected = simulate_fast(network, prepare_drive(network, snn.x[:5], 8))
     assert np.array_equal(scores, expected.scores().astype(np.float32))
 
 

@@ -1,0 +1,79 @@
+"""The int8 ↔ spiking bridge: static int8 and the spiking thresholds read one calibration
+table, so a population's threshold λ is 255 × the int8 scale of the same tensor."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edgenn.core import Artifact, RunOptions
+from edgenn.core.calibration import cache_supported, ranges_dir_for, read_ranges
+from edgenn.targets.snn.coding import prepare_drive
+from edgenn.targets.snn.fast import simulate_fast
+
+pytestmark = pytest.mark.skipif(not cache_supported(),
+                                reason="this onnxruntime has no calibration cache")
+
+
+def _activation_scales(path) -> dict[str, float]:
+    """tensor → scale of the QuantizeLinear that quantizes it, in a QDQ model."""
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return {node.input[0]: float(constants[node.input[1]])
+            for node in graph.node if node.op_type == "QuantizeLinear"
+            and node.input[1] in constants and constants[node.input[1]].size == 1}
+
+
+def test_int8_and_the_spiking_thresholds_share_one_calibration(snn, tmp_path):
+    from edgenn.quantize.onnx_int8 import quantize_static
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    with np.load(snn.calibration) as archive:
+        x = archive["x"].astype(np.float32)
+    ranges_dir = ranges_dir_for(snn.calibration)
+    source = Artifact(snn.onnx, "onnx", metadata={"calibration_data": str(snn.calibration),
+                                                  "variant": "fp32"})
+    int8 = quantize_static(source, tmp_path / "int8.onnx", x, ranges_dir=ranges_dir)
+    table = int8.metadata["quantization"]["calibration_table"]
+    compiled = FastSnnTarget(timesteps=64).compile(source, tmp_path / "snn")
+    thresholds = compiled.metadata["thresholds"]
+    assert thresholds["source"] == "calibration table" and thresholds["table"] == table
+    assert thresholds["percentile_for"] == [] and thresholds["method"] == "minmax"
+    assert [p.name for p in ranges_dir.iterdir()] == [table]  # one table, two consumers
+
+    ranges = read_ranges(ranges_dir / table)
+    runner = FastSnnTarget(timesteps=64).load(compiled, RunOptions())
+    scales = runner.network.metadata["scales"]
+    int8_scales = _activation_scales(int8.path)
+    hidden = runner.network.populations[:-1]
+    assert len(hidden) >= 3
+    for population, scale in zip(runner.network.populations, scales, strict=True):
+        assert scale == pytest.approx(ranges[population.name][1], rel=1e-6)
+    for population, scale in zip(hidden, scales[:-1], strict=True):
+        # uint8 after a ReLU: zero point 0, scale = λ / 255: the same full scale
+        assert 255 * int8_scales[population.name] == pytest.approx(scale, rel=1e-6)
+
+    result = simulate_fast(runner.network, prepare_drive(runner.network, snn.x, 64))
+    accuracy = float(np.mean(result.scores().argmax(1) == snn.y))
+    assert accuracy >= snn.ann_accuracy - 0.01, (accuracy, snn.ann_accuracy)
+
+
+def test_percentile_thresholds_stay_available(snn, tmp_path):
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    source = Artifact(snn.onnx, "onnx", metadata={"calibration_data": str(snn.calibration),
+                                                  "variant": "fp32"})
+    compiled = FastSnnTarget(thresholds="percentile").compile(source, tmp_path)
+    assert compiled.metadata["thresholds"] == {"source": "percentile", "percentile": 99.9}
+    network = FastSnnTarget().load(compiled, RunOptions()).network
+    assert network.metadata["scales"] == pytest.approx(snn.network.metadata["scales"])
+
+
+def test_an_unknown_threshold_source_is_refused():
+    from edgenn.core import BadInputError
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    with pytest.raises(BadInputError, match="thresholds 'max' is not one of"):
+        FastSnnTarget(thresholds="max")
