@@ -135,6 +135,7 @@ def parse_target_options(pairs: list[str] | None) -> dict[str, dict[str, Any]]:
 def show_report(ui, report: Report, out: Path | None = None) -> None:
     from rich.markup import escape
 
+    from edgenn.report import spiking
     from edgenn.report.table import notes, reasons, recommended_lines, rich_table
 
     ui.print(rich_table(report, ui.out.width, ui.wide))
@@ -148,6 +149,8 @@ def show_report(ui, report: Report, out: Path | None = None) -> None:
     for label, kind, text in notes(report):
         color = "yellow" if kind == "warning" else "cyan"
         ui.print(f"[{color}]{kind}[/{color}] {escape(label)}: {escape(text)}")
+    for table in spiking.rich_tables(report):
+        ui.print(table)
     if out is not None:
         ui.print(f"reports: {out / 'report.html'} · {out / 'report.md'} · "
                  f"{out / 'report.json'} · {out / 'manifest.json'}")

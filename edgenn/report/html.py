@@ -21,6 +21,7 @@ from typing import Any
 
 from edgenn.core import write_text_atomic
 from edgenn.core.results import Report
+from edgenn.report import spiking
 from edgenn.report.confusion_html import confusion_section
 from edgenn.report.html_style import CSS, SCRIPT
 from edgenn.report.html_table import table_section, verdict_section
@@ -63,6 +64,7 @@ def render_html(report: Report, plots: list[Plot],
         verdict_section(report),
         table_section(report),
         _notes_section(report),
+        spiking.html_section(report),
         _figures_section(plots, {row.target for row in report.rows}),
         confusion_section(report, extra),
         layers_section(report),

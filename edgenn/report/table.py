@@ -4,6 +4,7 @@ views, and the reasons and notes printed under them. Every other view builds on 
 from __future__ import annotations
 
 from edgenn.core.results import Measurement, Report
+from edgenn.report import spiking
 
 COLUMNS = ("target", "variant", "status", "accuracy", "Δ acc pp", "agree", "max err", "p50 ms",
            "speed-up", "p90 ms", "p99 ms", "size", "size ×", "peak MB", "energy µJ")
@@ -171,6 +172,7 @@ def render_markdown(report: Report) -> str:
     if below:
         lines += ["", "## Notes", ""] + [f"- **{label}** ({kind}): {text}"
                                          for label, kind, text in below]
+    lines += spiking.markdown_lines(report)
     if env:
         versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
         lines += ["", f"Environment: Python {env.get('python')} on {env.get('platform')}, "

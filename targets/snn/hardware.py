@@ -7,6 +7,11 @@ over all its incoming weights, then W ← round(W / s), bias ← round(b / s) an
 θ ← round(θ / s). The network computes what it did up to that rounding, now in integer
 units, so both simulators and every NIR consumer stay exact on it.
 
+`accuracy_by_bits` is the (weight bits × timesteps) accuracy table: T plays the part of
+the activation bit-width (a rate over T timesteps takes T + 1 levels of the population's
+full scale λ, ≈ log2 T bits; int8 takes 256 levels of the same λ, see
+`edgenn.core.calibration`).
+
 `fan_in` counts each neuron's incoming synapses from source neurons (a pooled source
 contributes every neuron in the window) and checks them against a limit.
 """
@@ -19,6 +24,7 @@ import numpy as np
 
 from edgenn.core import BadInputError
 
+from .coding import Coding, SimulationResult, prepare_drive
 from .ir import Projection, SpikingNetwork
 from .projection import apply_projection
 
@@ -58,6 +64,41 @@ def quantize_weights(network: SpikingNetwork, bits: int) -> SpikingNetwork:
                                                                   / scale)))))
     metadata = {**network.metadata, "weight_bits": bits}
     return replace(network, populations=tuple(populations), metadata=metadata)
+
+
+TABLE_BITS = (8, 4)  # weight bits of the table's rows, beside full precision
+TABLE_TIMESTEPS = (8, 16, 32, 64, 128)
+CHUNK = 128  # samples simulated at once for the table
+
+
+def accuracy_by_bits(full: SpikingNetwork, x: np.ndarray, y: np.ndarray, steps: int,
+                     coding: Coding, seed: int = 0, threads: int = 2,
+                     bits: tuple[int, ...] = TABLE_BITS,
+                     known: dict[int | None, SimulationResult] | None = None) -> dict:
+    """Accuracy after each T ≤ `steps` (TABLE_TIMESTEPS and `steps`) of `full` (the
+    full-precision network) and of it with N-bit weights for each of `bits`; `known`:
+    results simulated already for `steps`, by weight bits (None = full precision). One
+    fast run of `steps` gives every shorter T (a shorter run is a prefix)."""
+    from .fast import simulate_fast
+
+    marks = sorted({t for t in TABLE_TIMESTEPS if t <= steps} | {steps})
+    rows = []
+    for width in (None, *sorted(set(bits), reverse=True)):
+        result = (known or {}).get(width)
+        if result is not None and result.timesteps == steps:
+            predictions = result.predictions_over_time()
+        else:  # in chunks: an integer-weight network simulates in float64 (memory); a
+            # random code draws for the whole split at once, as the row's own run does
+            network = full if width is None else quantize_weights(full, width)
+            chunk = len(x) if Coding(coding) is Coding.POISSON else CHUNK
+            predictions = np.concatenate([
+                simulate_fast(network, prepare_drive(network, x[i:i + chunk], steps, coding,
+                                                     seed), threads).predictions_over_time()
+                for i in range(0, len(x), chunk)], axis=1)
+        rows.append({"weight_bits": width,
+                     "accuracy": [float(np.mean(predictions[t - 1] == y)) for t in marks]})
+    return {"timesteps": marks, "coding": Coding(coding).value, "samples": int(len(y)),
+            "rows": rows}
 
 
 def _fan_in(projection: Projection, source_shape: tuple[int, ...]) -> np.ndarray:

@@ -68,3 +68,42 @@ def test_a_user_model_runs_every_variant_and_the_pruned_module_travels(tmp_path)
     assert files["data/calibration.npz"]["sha256"]  # the one calibration set, hashed
 
 
+
+
+def test_int8_and_the_spiking_rows_share_the_build_calibration_table(tmp_path):
+    """One table per model in data/ranges (in the manifest); the int8 row quantized with it
+    and the spiking row took its thresholds from it; the report shows the spiking
+    accuracy over (weight bits × timesteps) with the ANN rows beside it."""
+    from edgenn.core.calibration import cache_supported
+
+    if not cache_supported():
+        pytest.skip("this onnxruntime has no calibration cache")
+    out = tmp_path / "build"
+    assert main(["run", "--model", "cnn", "--targets", "cpu,snn-fast", "--variants",
+                 "int8-static", "--epochs", "3", "--runs", "3", "--warmup", "0",
+                 "--no-isolate", "--quiet", "--target-option", "snn-fast.timesteps=16",
+                 "--target-option", "snn-fast.evaluation_timesteps=16",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = {(r["target"], r["variant"]): r for r in report["rows"]}
+    spiking = rows[("snn-fast", "fp32")]["extra"]
+    thresholds = spiking["thresholds"]
+    assert thresholds["source"] == "calibration table" and thresholds["method"] == "minmax"
+    manifest = json.loads((out / "manifest.json").read_text())
+    int8 = next(a for a in manifest["artifacts"] if a["path"] == "model/model.int8-static.onnx")
+    assert int8["sha256"]  # the quantized model is in the manifest, and so are the tables
+    calibration = next(a for a in manifest["artifacts"] if a["path"] == "data/calibration.npz")
+    tables = [f["path"] for f in calibration["files"][1:]]
+    assert f"data/ranges/{thresholds['table']}" in tables
+    assert all((out / path).is_file() for path in tables)
+
+    table = spiking["bits_by_timesteps"]
+    assert table["timesteps"] == [8, 16]
+    assert [r["weight_bits"] for r in table["rows"]] == [None, 8, 4]
+    assert table["rows"][0]["accuracy"][-1] == pytest.approx(rows[("snn-fast", "fp32")]
+                                                             ["accuracy"])
+    markdown = (out / "report.md").read_text()
+    assert "## Spiking accuracy: weight bits × timesteps (fp32)" in markdown
+    int8_accuracy = f"{rows[('cpu', 'int8-static')]['accuracy']:.3f} (int8-static)"
+    assert "| 8-bit | " in markdown and int8_accuracy in markdown
+    assert "Spiking accuracy: weight bits × timesteps" in (out / "report.html").read_text()

@@ -79,3 +79,27 @@ def test_a_recipe_chooses_the_neuron_and_the_hardware(tmp_path):
     target = create_target("snn-fast", **options)
     assert target.conversion.neuron.to_json() == {"kind": "lif", "reset": "zero", "tau": 8.0}
     assert target.hardware == HardwareProfile(weight_bits=8, fan_in_limit=1000)
+
+
+def test_the_bits_by_timesteps_table_is_each_network_simulated_and_read_at_each_t(snn):
+    """Rows: full precision, 8 and 4 bits; columns: T ≤ steps; chunked runs (150 samples,
+    chunks of 128) give what one whole-split run gives; a result given as known is used."""
+    from edgenn.targets.snn.coding import Coding, prepare_drive
+    from edgenn.targets.snn.fast import simulate_fast
+    from edgenn.targets.snn.hardware import accuracy_by_bits
+
+    x, y = snn.x[:150], snn.y[:150]
+    table = accuracy_by_bits(snn.network, x, y, 20, Coding.CONSTANT)
+    assert table["timesteps"] == [8, 16, 20] and table["samples"] == 150
+    assert [r["weight_bits"] for r in table["rows"]] == [None, 8, 4]
+    for row in table["rows"]:
+        bits = row["weight_bits"]
+        network = snn.network if bits is None else quantize_weights(snn.network, bits)
+        whole = simulate_fast(network, prepare_drive(network, x, 20)).predictions_over_time()
+        assert row["accuracy"] == [float(np.mean(whole[t - 1] == y)) for t in (8, 16, 20)]
+    # a known result stands in for the simulation of its row
+    four = quantize_weights(snn.network, 4)
+    known = simulate_fast(four, prepare_drive(four, x, 20))
+    reused = accuracy_by_bits(snn.network, x, y, 20, Coding.CONSTANT, bits=(),
+                              known={None: known})
+    assert reused["rows"][0]["accuracy"] == table["rows"][2]["accuracy"]
