@@ -66,6 +66,31 @@ def test_other_calibration_methods_keep_accuracy(digits_onnx, tmp_path, method):
     assert _accuracy(int8.path, data.x_test, data.y_test) >= 0.95
 
 
+@pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
+def test_the_shared_calibration_table_gives_the_model_ort_makes_on_its_own(
+        digits_onnx, tmp_path, method):
+    """Every calibration method: with the build's table, static int8 is byte-identical to
+    ONNX Runtime calibrating by itself; the second candidate reads the same table."""
+    from edgenn.core.calibration import cache_supported
+    from edgenn.quantize.onnx_int8 import StaticConfig, quantize_static
+
+    if not cache_supported():
+        pytest.skip("this onnxruntime has no calibration cache")
+    data, fp32 = digits_onnx
+    x, config = data.x_train[:128], StaticConfig(method=method)
+    own = quantize_static(fp32, tmp_path / "own.onnx", x, config)
+    shared = quantize_static(fp32, tmp_path / "shared.onnx", x, config,
+                             ranges_dir=tmp_path / "ranges")
+    assert own.path.read_bytes() == shared.path.read_bytes()
+    table = shared.metadata["quantization"]["calibration_table"]
+    assert own.metadata["quantization"]["calibration_table"] is None
+    signed = quantize_static(fp32, tmp_path / "s8.onnx", x,
+                             StaticConfig(method=method, activation_type="int8"),
+                             ranges_dir=tmp_path / "ranges")
+    assert signed.metadata["quantization"]["calibration_table"] == table
+    assert [p.name for p in (tmp_path / "ranges").iterdir()] == [table]
+
+
 def test_dynamic_int8_keeps_accuracy(digits_onnx, tmp_path):
     from edgenn.quantize.onnx_int8 import quantize_dynamic
 
