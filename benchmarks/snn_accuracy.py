@@ -7,7 +7,13 @@ accuracy after T = 8 … 128 timesteps — T plays the role of the activation bi
 (a rate over T steps resolves log2(T) bits). One fast-simulator run of T = 128 gives
 every shorter T (a shorter run is a prefix of a longer one).
 
+Thresholds (`--thresholds`): `calibration` (the default, as `edgenn run`) takes each
+layer's full scale from the calibration table static int8 quantizes with — the script
+quantizes the model with it too and prints the int8 ANN's accuracy beside the table;
+`percentile` takes the 99.9th percentile of each layer's activations.
+
     python benchmarks/snn_accuracy.py [--model cnn] [--resets subtract zero]
+                                      [--thresholds calibration percentile]
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ def main() -> None:
     parser.add_argument("--resets", nargs="+", default=["subtract"])
     parser.add_argument("--tau", type=float, default=16.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--thresholds", nargs="+", default=["calibration"],
+                        choices=["calibration", "percentile"])
     args = parser.parse_args()
-
-    import onnxruntime as ort
 
     from edgenn.frontend.data import load_digits
     from edgenn.targets.snn.coding import prepare_drive
@@ -46,26 +52,55 @@ def main() -> None:
     data = load_digits()
     with tempfile.TemporaryDirectory() as folder:
         path = _train(args.model, data, Path(folder) / "model.onnx", args.epochs)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        logits = session.run(None, {session.get_inputs()[0].name: data.x_test})[0]
-        ann = float(np.mean(logits.argmax(1) == data.y_test))
-        network = convert_onnx(path, data.x_train)
-    print(f"{args.model} on digits ({len(data.x_test)} test samples): ANN accuracy {ann:.4f}")
+        ann = _accuracy(path, data)
+        networks, int8 = {}, None
+        for source in args.thresholds:
+            ranges = None
+            if source == "calibration":
+                ranges, int8 = _shared_calibration(path, data, Path(folder))
+            networks[source] = convert_onnx(path, data.x_train, ranges=ranges)
+    print(f"{args.model} on digits ({len(data.x_test)} test samples): ANN accuracy {ann:.4f}"
+          + (f"; static int8 with the same calibration table {int8:.4f}" if int8 else ""))
     header = " | ".join(f"T={t} ({int(np.log2(t))} b)" for t in CHECKPOINTS)
-    print(f"| neuron | reset | weights | {header} |")
-    print("|" + "---|" * (3 + len(CHECKPOINTS)))
-    for kind in args.neurons:
-        for reset in args.resets:
-            base = replace(network, neuron=NeuronModel(kind, reset, args.tau))
-            for bits in args.bits:
-                variant = quantize_weights(base, bits) if bits else base
-                result = simulate_fast(variant, prepare_drive(variant, data.x_test, 128),
-                                       threads=args.threads)
-                predictions = result.predictions_over_time()
-                cells = " | ".join(f"{np.mean(predictions[t - 1] == data.y_test):.4f}"
-                                   for t in CHECKPOINTS)
-                label = f"{bits}-bit" if bits else "full"
-                print(f"| {kind.upper()} | {reset} | {label} | {cells} |", flush=True)
+    print(f"| thresholds | neuron | reset | weights | {header} |")
+    print("|" + "---|" * (4 + len(CHECKPOINTS)))
+    for source, network in networks.items():
+        for kind in args.neurons:
+            for reset in args.resets:
+                base = replace(network, neuron=NeuronModel(kind, reset, args.tau))
+                for bits in args.bits:
+                    variant = quantize_weights(base, bits) if bits else base
+                    result = simulate_fast(variant, prepare_drive(variant, data.x_test, 128),
+                                           threads=args.threads)
+                    predictions = result.predictions_over_time()
+                    cells = " | ".join(f"{np.mean(predictions[t - 1] == data.y_test):.4f}"
+                                       for t in CHECKPOINTS)
+                    label = f"{bits}-bit" if bits else "full"
+                    print(f"| {source} | {kind.upper()} | {reset} | {label} | {cells} |",
+                          flush=True)
+
+
+def _accuracy(path: Path, data) -> float:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = session.run(None, {session.get_inputs()[0].name: data.x_test})[0]
+    return float(np.mean(logits.argmax(1) == data.y_test))
+
+
+def _shared_calibration(path: Path, data, folder: Path):
+    """The calibration table of `path` on 256 training samples (as `edgenn run` draws),
+    static int8 quantized with it, and the int8 model's test accuracy."""
+    from edgenn.core import Artifact
+    from edgenn.core.calibration import Calibration, measure_ranges, read_ranges
+    from edgenn.quantize.onnx_int8 import quantize_static
+    from edgenn.run.compress import calibration_set
+
+    x = calibration_set(data.x_train, 256)
+    table = measure_ranges(path, x, Calibration(), folder / "ranges")
+    int8 = quantize_static(Artifact(path, "onnx"), folder / "int8.onnx", x,
+                           ranges_dir=folder / "ranges")
+    return read_ranges(table), _accuracy(int8.path, data)
 
 
 def _train(name: str, data, path: Path, epochs: int) -> Path:

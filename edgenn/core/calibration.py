@@ -3,11 +3,13 @@
 A build draws one calibration set (`data/calibration.npz`). From it, ONNX Runtime's own
 calibrator measures the range of every activation of a model once, and the result is
 kept as ONNX Runtime's calibration cache — the JSON `save_tensors_data` writes and
-`quantize_static(calibration_cache_path=…)` reads (onnxruntime ≥ 1.26). Static int8
-quantizes with it without a second calibration pass, and the spiking converter takes
-each population's threshold λ from the same file (the upper range of the ReLU's output
-tensor), so the int8 grid and the spiking rate share their full scale: at T timesteps a
-rate resolves T + 1 levels of [0, λ], int8 resolves 256 of the same range.
+`quantize_static(calibration_cache_path=…)` reads (recent onnxruntime releases, 1.32
+here; with an older one each consumer calibrates on its own, see `cache_supported`).
+Static int8 quantizes with it without a second calibration pass, and the spiking
+converter takes each population's threshold λ from the same file (the upper range of
+the ReLU's output tensor), so the int8 grid and the spiking rate share their full scale:
+at T timesteps a rate resolves T + 1 levels of [0, λ], int8 resolves 256 of the same
+range.
 
 Tables live in `ranges/` beside the calibration set, named by a hash of the model file,
 the samples and the method, so one model and one calibration set give one file whoever
