@@ -84,7 +84,8 @@ def table_path(directory: str | Path, model_path: str | Path, x: samples.Samples
     """The table's file: named by the model's stem and method, keyed by a hash of the
     model file, the samples and every setting that changes the ranges."""
     digest = hashlib.sha256()
-    digest.update(Path(model_path).read_bytes())
+    for part in model_files(model_path):
+        digest.update(part.read_bytes())
     arrays = sorted(x.items()) if isinstance(x, dict) else [("x", x)]
     for name, array in arrays:
         array = np.ascontiguousarray(array)
@@ -94,6 +95,19 @@ def table_path(directory: str | Path, model_path: str | Path, x: samples.Samples
                   f"{calibration.preprocess}|{calibration.batch_size}".encode())
     stem = Path(model_path).stem
     return Path(directory) / f"{stem}.{calibration.method.value}.{digest.hexdigest()[:16]}.json"
+
+
+def model_files(model_path: str | Path) -> list[Path]:
+    """The model file and the external-data files its tensors live in (if any)."""
+    import onnx
+
+    model_path = Path(model_path)
+    proto = onnx.load(str(model_path), load_external_data=False)
+    external = sorted({entry.value for tensor in proto.graph.initializer
+                       if tensor.data_location == onnx.TensorProto.EXTERNAL
+                       for entry in tensor.external_data if entry.key == "location"})
+    return [model_path, *(model_path.parent / name for name in external
+                          if (model_path.parent / name).is_file())]
 
 
 def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Calibration,

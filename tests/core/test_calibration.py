@@ -82,3 +82,17 @@ def test_a_file_that_is_not_a_table_is_refused_in_one_line(tmp_path):
     bad.write_text('{"data": {"act": {"lowest": 0}}}')
     with pytest.raises(BadInputError, match="not a calibration table"):
         read_ranges(bad)
+
+
+def test_weights_in_an_external_data_file_are_part_of_the_key(tmp_path):
+    import onnx
+
+    _mlp(tmp_path / "mlp.onnx")
+    model = onnx.load(str(tmp_path / "mlp.onnx"))
+    onnx.save(model, str(tmp_path / "big.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="big.onnx.data", size_threshold=0)
+    x = np.ones((4, 6), np.float32)
+    before = table_path(tmp_path, tmp_path / "big.onnx", x, Calibration())
+    data = tmp_path / "big.onnx.data"
+    data.write_bytes(data.read_bytes()[::-1])  # other weights, the same graph file
+    assert table_path(tmp_path, tmp_path / "big.onnx", x, Calibration()) != before

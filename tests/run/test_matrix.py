@@ -61,9 +61,15 @@ NOT_RUN: dict[tuple[str, str], str] = {
 # Spiking agreement floors below the default 0.85, with the measured reason.
 SPIKING_FLOOR = {"tcn@signals": (0.3, "12 IF layers with residual adds: after the 3-epoch "
                                       "training the spiking TCN agreed with its ANN on 42–62 % "
-                                      "of the 48 samples at T = 32 (chance: 12.5 %)")}
+                                      "of the 48 samples at T = 32 (chance: 12.5 %)"),
+                 "cnn@signals": (0.75, "after the 3-epoch training, with thresholds from the "
+                                       "int8 calibration (the full observed range) the "
+                                       "spiking 1-D CNN agreed with its ANN on 83 % or more of "
+                                       "the 48 samples at T = 64 (77 % at T = 32)")}
 
-TARGET_OPTIONS = {"snn-fast": {"timesteps": 32}, "snn-brian2": {"timesteps": 16,
+# snn-fast at the default T: thresholds come from the int8 calibration (the full observed
+# range), which needs more timesteps than percentile thresholds to reach the ANN
+TARGET_OPTIONS = {"snn-fast": {"timesteps": 64}, "snn-brian2": {"timesteps": 16,
                                                                 "samples_per_network": 48}}
 
 
