@@ -60,7 +60,8 @@ def main() -> None:
                 ranges, int8 = _shared_calibration(path, data, Path(folder))
             networks[source] = convert_onnx(path, data.x_train, ranges=ranges)
     print(f"{args.model} on digits ({len(data.x_test)} test samples): ANN accuracy {ann:.4f}"
-          + (f"; static int8 with the same calibration table {int8:.4f}" if int8 else ""))
+          + (f"; static int8 with the same calibration table {int8:.4f}"
+             if int8 is not None else ""))
     header = " | ".join(f"T={t} ({int(np.log2(t))} b)" for t in CHECKPOINTS)
     print(f"| thresholds | neuron | reset | weights | {header} |")
     print("|" + "---|" * (4 + len(CHECKPOINTS)))
@@ -98,6 +99,9 @@ def _shared_calibration(path: Path, data, folder: Path):
 
     x = calibration_set(data.x_train, 256)
     table = measure_ranges(path, x, Calibration(), folder / "ranges")
+    if table is None:
+        raise SystemExit("this onnxruntime has no calibration cache: use --thresholds "
+                         "percentile")
     int8 = quantize_static(Artifact(path, "onnx"), folder / "int8.onnx", x,
                            ranges_dir=folder / "ranges")
     return read_ranges(table), _accuracy(int8.path, data)

@@ -165,12 +165,12 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
     _check_onnx(artifact)
     calibration_x = check_calibration(artifact, calibration_x)
     out = Path(out_path)
-    table = None if ranges_dir is None else \
-        measure_ranges(artifact.path, calibration_x, config.calibration(), ranges_dir)
     with _Staging(out.parent) as staging:
         source = preprocess(artifact.path, staging / "pre.onnx") if config.preprocess \
             else artifact.path
         _check_nodes(source, config.nodes_to_exclude)
+        table = None if ranges_dir is None else \
+            measure_ranges(artifact.path, calibration_x, config.calibration(), ranges_dir)
         staged = staging / out.name
         names, fixed = model_inputs(source)
         calibration_x = fit_batch(calibration_x, fixed)

@@ -38,6 +38,10 @@ from edgenn.core.target import model_feed
 log = logging.getLogger(__name__)
 
 RANGES_DIR = "ranges"  # beside the calibration set
+# a calibration set written outside a run (compile, simulate, bench) takes at most this
+# many samples: ranges and percentiles settle long before, and ORT's histogram
+# calibrators keep every activation in memory
+MAX_SAMPLES = 1024
 
 
 class CalibrationMethod(str, Enum):
@@ -92,9 +96,27 @@ def table_path(directory: str | Path, model_path: str | Path, x: samples.Samples
         digest.update(f"{name}{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())
     digest.update(f"{calibration.method.value}|{calibration.percentile}|"
-                  f"{calibration.preprocess}|{calibration.batch_size}".encode())
+                  f"{calibration.preprocess}|{calibration.batch_size}|"
+                  f"{_ort_version()}|{','.join(calibrated_op_types())}".encode())
     stem = Path(model_path).stem
     return Path(directory) / f"{stem}.{calibration.method.value}.{digest.hexdigest()[:16]}.json"
+
+
+def calibrated_op_types() -> list[str]:
+    """The op types quantize_static calibrates when given none (the same tensors)."""
+    try:
+        from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+    except ImportError:
+        return []
+    return sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+
+
+def _ort_version() -> str:
+    try:
+        import onnxruntime
+    except ImportError:
+        return "none"
+    return onnxruntime.__version__
 
 
 def model_files(model_path: str | Path) -> list[Path]:
@@ -118,8 +140,6 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
         return None
     from onnxruntime.quantization import create_calibrator
     from onnxruntime.quantization.calibrate import save_tensors_data
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
-
     path = table_path(directory, model_path, x, calibration)
     if path.is_file():
         return path
@@ -129,8 +149,7 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
             if calibration.preprocess else Path(model_path)
         names, fixed = model_inputs(source)
         x = fit_batch(x, fixed)
-        # the op types quantize_static calibrates when given none: the same tensors
-        op_types = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+        op_types = calibrated_op_types()
         options = {"percentile": calibration.percentile} \
             if calibration.method is CalibrationMethod.PERCENTILE else {}
         calibrator = create_calibrator(

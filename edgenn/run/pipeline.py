@@ -6,7 +6,8 @@ on and `manifest.json`. The report files themselves (report.json/md/html) are th
 layer's (`edgenn.report.files.write_reports`); `edgenn.api.run` does both.
 
     OUT/data/        test split, the calibration set (and ranges/: its calibration tables,
-                     one per model, read by static int8 and the spiking thresholds),
+                     one per model and setting, read by static int8 and the spiking
+                     thresholds),
                      reference outputs
     OUT/model/       checkpoint.pt, model.pt2, model.onnx and its variants (int8, .tflite …)
     OUT/compiled/    one folder per target with what it compiled
@@ -34,7 +35,9 @@ from edgenn.core import (
     native_stderr_silenced,
     predicted_classes,
     prepare_out_dir,
+    samples,
 )
+from edgenn.core.calibration import MAX_SAMPLES
 from edgenn.core.registry import TARGETS, create_target
 from edgenn.core.results import Measurement, Report
 from edgenn.frontend.data import (
@@ -330,9 +333,13 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     resolve_devices(config)  # an unknown --device: exit 2 before anything is written
     out = prepare_out_dir(config.out)
     test_path = save_npz(out / "data" / "test.npz", x, y)
-    # Targets that normalise on calibration data (spiking) use the benchmark data itself.
+    # Targets that normalise on calibration data (spiking) use the benchmark data itself
+    # (its first MAX_SAMPLES samples).
+    calibration = Artifact(save_npz(out / "data" / "calibration.npz",
+                                    samples.take(x, slice(0, MAX_SAMPLES)), None), "data",
+                           metadata={"variant": "calibration"})
     artifact = replace(artifact, metadata={**artifact.metadata,
-                                           plan.CALIBRATION_KEY: str(test_path)})
+                                           plan.CALIBRATION_KEY: str(calibration.path)})
     config = replace(config, targets=tuple(config.targets or default_targets))
     [artifact] = energy.with_counts([artifact])
     compiled, decided = compile_for_targets([artifact], config, hooks)
@@ -342,7 +349,8 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
                               "data": str(data_path)},
                     environment=environment())
     _finish(report, None)
-    write_manifest(out / "manifest.json", [artifact, *(a for _, a in compiled)],
+    write_manifest(out / "manifest.json",
+                   [artifact, *(a for _, a in compiled), plan.with_tables(calibration)],
                    report.environment)
     return report
 

@@ -36,7 +36,7 @@ from edgenn.run.compress import Variants, build_variants, calibration_set
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 
 CALIBRATION_KEY = "calibration_data"  # artifact metadata: the calibration set's path
-METHOD_KEY = "calibration_method"  # … and the run's int8 calibration method
+SETTINGS_KEY = "calibration_settings"  # … and how static int8 measured its ranges
 NEEDS_PYTORCH = ("needs the PyTorch model; the source is an ONNX file (give "
                  "--model file.py:factory --weights w.pt to build it)")
 
@@ -49,14 +49,33 @@ class Plan:
     rows: list[Measurement] = field(default_factory=list)
     calibration: Artifact | None = None
 
+    def calibration_settings(self) -> dict[str, Any]:
+        """The settings the chosen static int8 measured its ranges with (the spiking
+        thresholds then read that very table), or the run's method when no static int8
+        was built."""
+        for artifact in self.artifacts:
+            if artifact.format == "onnx" and artifact.variant == "int8-static":
+                settings = _settings(artifact)
+                if settings is not None:
+                    return settings
+        return {"method": self.calibration.metadata.get("method", "minmax")} \
+            if self.calibration is not None else {}
+
     def for_targets(self) -> list[Artifact]:
         """The model artifacts, each naming the calibration set (the spiking converter
         normalises on it)."""
         if self.calibration is None:
             return list(self.artifacts)
         shared = {CALIBRATION_KEY: str(self.calibration.path),
-                  METHOD_KEY: self.calibration.metadata.get("method", "minmax")}
+                  SETTINGS_KEY: self.calibration_settings()}
         return [replace(a, metadata={**a.metadata, **shared}) for a in self.artifacts]
+
+
+def _settings(artifact: Artifact) -> dict[str, Any] | None:
+    quantization = artifact.metadata.get("quantization") or {}
+    keys = ("method", "percentile", "preprocess", "batch_size")
+    return {k: quantization[k] for k in keys} if all(k in quantization for k in keys) \
+        else None
 
 
 def calibration_path(config: RunConfig):

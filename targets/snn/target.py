@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, RunOptions, TensorSpec, parse_enum
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    EdgeNNError,
+    RunOptions,
+    TensorSpec,
+    parse_enum,
+)
 from edgenn.core.calibration import (
     Calibration,
     CalibrationMethod,
@@ -43,6 +50,7 @@ from .metrics import (
     synaptic_operations,
     timestep_analysis,
 )
+from .trace import check_supported
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +195,22 @@ class SnnRunner:
         return report
 
 
+def _check_operators(path: Path) -> None:
+    """One UnsupportedOperatorError listing every node the converter cannot take."""
+    import onnx
+
+    if not Path(path).is_file():
+        raise BadInputError(f"ONNX model not found: {path}")
+    check_supported(onnx.load(str(path), load_external_data=False))
+
+
 def _calibration(artifact: Artifact) -> Calibration:
-    """The calibration settings static int8 uses in this build (the run's method)."""
-    return Calibration(artifact.metadata.get("calibration_method", CalibrationMethod.MINMAX))
+    """The settings the build's static int8 measured its ranges with (the pipeline puts
+    them in `calibration_settings`; by default ONNX Runtime's minmax on the pre-processed
+    model, as the default int8 candidates)."""
+    settings = dict(artifact.metadata.get("calibration_settings") or {})
+    settings.setdefault("method", CalibrationMethod.MINMAX)
+    return Calibration(**settings)
 
 
 class _SnnTarget:
@@ -255,12 +276,15 @@ class _SnnTarget:
             raise BadInputError(f"{self.name}: a spiking network has one input population; "
                                 f"this model takes {len(artifact.inputs)} inputs")
         calibration = read_calibration(artifact)
-        table = self._table(artifact, calibration)
+        _check_operators(artifact.path)  # typed errors before any calibration
+        table, fallback = self._table(artifact, calibration)
         network = convert_onnx(artifact.path, calibration, self.conversion,
                                read_ranges(table) if table else None)
         if table is not None:
             network.metadata["thresholds"].update(table=table.name,
                                                   method=_calibration(artifact).method.value)
+        elif fallback:
+            network.metadata["thresholds"]["instead_of_calibration"] = fallback
         workdir = Path(workdir)
         network = self._constrain(network, workdir / f"{artifact.path.stem}.fp.snn.npz")
         out = save_network(network, workdir / f"{artifact.path.stem}.snn.npz")
@@ -274,18 +298,27 @@ class _SnnTarget:
                                neuron=network.neuron.to_json(),
                                weight_bits=self.hardware.weight_bits)
 
-    def _table(self, artifact: Artifact, calibration: np.ndarray) -> Path | None:
-        """The build's calibration table for this model (the one static int8 uses: same
-        samples, the run's calibration method), or None for percentile thresholds."""
+    def _table(self, artifact: Artifact, calibration: np.ndarray
+               ) -> tuple[Path | None, str | None]:
+        """The build's calibration table for this model — the one static int8 quantizes
+        with: the same samples and settings — or None for
+        percentile thresholds, with the reason when the table was asked for."""
         if self.thresholds == "percentile":
-            return None
-        table = measure_ranges(artifact.path, calibration, _calibration(artifact),
-                               ranges_dir_for(artifact.metadata["calibration_data"]))
-        if table is None:
-            log.warning("%s: this onnxruntime has no calibration cache; thresholds from "
-                        "the %g percentile instead of the int8 calibration", self.name,
-                        self.conversion.percentile)
-        return table
+            return None, None
+        try:
+            table = measure_ranges(artifact.path, calibration, _calibration(artifact),
+                                   ranges_dir_for(artifact.metadata["calibration_data"]))
+        except EdgeNNError:
+            raise
+        except Exception as exc:  # ONNX Runtime's pre-processing or calibrator
+            reason = f"calibration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:
+            if table is not None:
+                return table, None
+            reason = "this onnxruntime has no calibration cache"
+        log.warning("%s: %s; thresholds from the %g percentile of activations instead",
+                    self.name, reason, self.conversion.percentile)
+        return None, reason
 
     def _constrain(self, network: SpikingNetwork, full_path: Path) -> SpikingNetwork:
         """Quantise the weights and check the fan-in as the hardware profile asks; the

@@ -90,7 +90,9 @@ def test_bench_measures_a_model_edgenn_did_not_make(tmp_path):
     assert row["accuracy"] == 1.0 and row["samples"] == 40
     assert set(row["latency_ms"]) >= {"p50", "p90", "p99", "mean"}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {a["format"] for a in manifest["artifacts"]} == {"onnx"}
+    # the model, and the calibration samples a normalising target would take from the data
+    kinds = [(a["format"], a["variant"]) for a in manifest["artifacts"]]
+    assert set(kinds[:-1]) == {("onnx", "fp32")} and kinds[-1] == ("data", "calibration")
     assert all(len(a["sha256"]) == 64 for a in manifest["artifacts"])
 
 

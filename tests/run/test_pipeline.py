@@ -89,6 +89,8 @@ def test_int8_and_the_spiking_rows_share_the_build_calibration_table(tmp_path):
     spiking = rows[("snn-fast", "fp32")]["extra"]
     thresholds = spiking["thresholds"]
     assert thresholds["source"] == "calibration table" and thresholds["method"] == "minmax"
+    int8_row = rows[("cpu", "int8-static")]["extra"]
+    assert int8_row["quantization"]["calibration_table"] == thresholds["table"]
     manifest = json.loads((out / "manifest.json").read_text())
     int8 = next(a for a in manifest["artifacts"] if a["path"] == "model/model.int8-static.onnx")
     assert int8["sha256"]  # the quantized model is in the manifest, and so are the tables

@@ -78,6 +78,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     import numpy as np
 
     from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError
+    from edgenn.core.calibration import MAX_SAMPLES
     from edgenn.core.registry import create_target
     from edgenn.frontend.data import load_dataset, save_npz
 
@@ -105,7 +106,8 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.core import prepare_out_dir
 
     workdir = prepare_out_dir(Path(args.out)) / "snn"
-    calibration = save_npz(workdir / "calibration.npz", data.x_train, data.y_train)
+    calibration = save_npz(workdir / "calibration.npz", data.x_train[:MAX_SAMPLES],
+                           data.y_train[:MAX_SAMPLES])
     artifact = Artifact(model, "onnx", lineage=("input",),
                         metadata={"calibration_data": str(calibration)})
     ui.status(f"converting {model.name} (thresholds: " + (

@@ -77,3 +77,64 @@ def test_an_unknown_threshold_source_is_refused():
 
     with pytest.raises(BadInputError, match="thresholds 'max' is not one of"):
         FastSnnTarget(thresholds="max")
+
+
+def test_the_converter_follows_the_settings_of_the_chosen_int8(snn, tmp_path):
+    """library-default (no pre-processing) chosen: the spiking thresholds read its table."""
+    from edgenn.quantize.onnx_int8 import LIBRARY_DEFAULT, quantize_static
+    from edgenn.run.plan import Plan
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    with np.load(snn.calibration) as archive:
+        x = archive["x"].astype(np.float32)[:256]
+    calibration = tmp_path / "data" / "calibration.npz"
+    calibration.parent.mkdir()
+    np.savez(calibration, x=x)
+    ranges_dir = ranges_dir_for(calibration)
+    fp32 = Artifact(snn.onnx, "onnx", metadata={"variant": "fp32"})
+    int8 = quantize_static(fp32, tmp_path / "int8.onnx", x, LIBRARY_DEFAULT,
+                           ranges_dir=ranges_dir)
+    plan = Plan(artifacts=[fp32, int8],
+                calibration=Artifact(calibration, "data", metadata={"method": "minmax"}))
+    assert plan.calibration_settings()["preprocess"] is False
+    [source, _] = plan.for_targets()
+    compiled = FastSnnTarget().compile(source, tmp_path / "snn")
+    assert compiled.metadata["thresholds"]["table"] == \
+        int8.metadata["quantization"]["calibration_table"]
+    assert len(list(ranges_dir.iterdir())) == 1
+
+
+def test_operators_are_checked_before_any_calibration(tmp_path):
+    import torch
+
+    from edgenn.core import UnsupportedOperatorError
+    from edgenn.exporters.onnx import export_onnx
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid(),
+                                torch.nn.Linear(3, 2))
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    onnx_file = export_onnx(model, x[:2], tmp_path / "sigmoid.onnx").path
+    np.savez(tmp_path / "calibration.npz", x=x)
+    source = Artifact(onnx_file, "onnx",
+                      metadata={"calibration_data": str(tmp_path / "calibration.npz")})
+    with pytest.raises(UnsupportedOperatorError, match="Sigmoid"):
+        FastSnnTarget().compile(source, tmp_path / "snn")
+    assert not ranges_dir_for(tmp_path / "calibration.npz").exists()
+
+
+def test_a_failing_calibration_falls_back_to_the_percentile_and_says_so(snn, tmp_path,
+                                                                         monkeypatch):
+    import edgenn.targets.snn.target as target_module
+    from edgenn.targets.snn.target import FastSnnTarget
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("symbolic shape inference failed\nmore lines")
+
+    monkeypatch.setattr(target_module, "measure_ranges", broken)
+    source = Artifact(snn.onnx, "onnx", metadata={"calibration_data": str(snn.calibration),
+                                                  "variant": "fp32"})
+    thresholds = FastSnnTarget().compile(source, tmp_path).metadata["thresholds"]
+    assert thresholds["source"] == "percentile"
+    assert thresholds["instead_of_calibration"] == (
+        "calibration failed: RuntimeError: symbolic shape inference failed")
