@@ -1,6 +1,7 @@
-"""Spiking accuracy on the digits test split: neuron model × weight bits × timesteps.
+"""Spiking accuracy on a test split: neuron model × weight bits × timesteps.
 
-Trains a zoo model on digits (`--model cnn`, or `resnet`), converts it once, and for IF
+Trains a zoo model (`--model cnn`, or `resnet`) on the embedded digits (`--data signals`
+for the 3-axis signals, with the 1-D CNN), converts it once, and for IF
 and LIF neurons (reset by subtraction, and to zero with `--resets`) and weights at full
 precision, 8 and 4 bits (`quantize_weights`: N-bit integers per population) prints
 accuracy after T = 8 … 128 timesteps — T plays the role of the activation bit-width
@@ -31,6 +32,7 @@ CHECKPOINTS = (8, 16, 32, 64, 128)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cnn")
+    parser.add_argument("--data", default="digits", help="digits, signals or an .npz")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--bits", type=int, nargs="+", default=[0, 8, 4],
                         help="weight bits; 0 = full precision")
@@ -42,14 +44,14 @@ def main() -> None:
                         choices=["calibration", "percentile"])
     args = parser.parse_args()
 
-    from edgenn.frontend.data import load_digits
+    from edgenn.frontend.data import load_dataset
     from edgenn.targets.snn.coding import prepare_drive
     from edgenn.targets.snn.convert import convert_onnx
     from edgenn.targets.snn.fast import simulate_fast
     from edgenn.targets.snn.hardware import quantize_weights
     from edgenn.targets.snn.ir import NeuronModel
 
-    data = load_digits()
+    data = load_dataset(args.data)
     with tempfile.TemporaryDirectory() as folder:
         path = _train(args.model, data, Path(folder) / "model.onnx", args.epochs)
         ann = _accuracy(path, data)
@@ -59,7 +61,8 @@ def main() -> None:
             if source == "calibration":
                 ranges, int8 = _shared_calibration(path, data, Path(folder))
             networks[source] = convert_onnx(path, data.x_train, ranges=ranges)
-    print(f"{args.model} on digits ({len(data.x_test)} test samples): ANN accuracy {ann:.4f}"
+    print(f"{args.model} on {args.data} ({len(data.x_test)} test samples): ANN accuracy "
+          f"{ann:.4f}"
           + (f"; static int8 with the same calibration table {int8:.4f}"
              if int8 is not None else ""))
     header = " | ".join(f"T={t} ({int(np.log2(t))} b)" for t in CHECKPOINTS)
@@ -115,7 +118,7 @@ def _train(name: str, data, path: Path, epochs: int) -> Path:
     from edgenn.frontend.zoo import build_model
 
     torch.manual_seed(0)
-    model = build_model(name, (1, 8, 8), 10)
+    model = build_model(name, data.sample_shape, data.num_classes)
     train(model, data, TrainConfig(epochs=epochs, seed=0))
     return export_onnx(model, data.x_train[:2], path).path
 
