@@ -107,21 +107,27 @@ def pick_candidate(rows: Sequence[dict[str, Any]], noise: float) -> tuple[dict, 
     Timings closer than that are not a real difference; accuracy and the fixed order are
     — so two runs with one seed choose the same format."""
     meeting = [r for r in rows if r["meets_budget"]]
-    if not meeting:  # the float fallback repairs the fastest
-        return (min(rows, key=lambda r: r["p50_ms"]),
+    if not meeting:  # the float fallback repairs the fastest — by the same noise rule
+        return (_fastest_beyond_noise(rows, noise),
                 "no candidate meets the budget: fastest kept for the float fallback")
-    chosen = preferred(meeting)
-    while True:
-        faster = [r for r in meeting if r["p50_ms"] * (1 + noise) < chosen["p50_ms"]]
-        if not faster:
-            break
-        chosen = preferred(faster)
+    chosen = _fastest_beyond_noise(meeting, noise)
     close = [r for r in meeting if r is not chosen and r["p50_ms"] < chosen["p50_ms"]]
     if not close:
         return chosen, "fastest candidate that meets the budget"
     names = ", ".join(r["name"] for r in close)
     return chosen, (f"{names} timed within {noise:.0%} of it: not a real difference, so "
                     f"the {preferred_reason(meeting, chosen)} was kept")
+
+
+def _fastest_beyond_noise(rows: Sequence[dict[str, Any]], noise: float) -> dict[str, Any]:
+    """From the preferred row, move to a faster one only while it is faster by more than
+    `noise`."""
+    chosen = preferred(rows)
+    while True:
+        faster = [r for r in rows if r["p50_ms"] * (1 + noise) < chosen["p50_ms"]]
+        if not faster:
+            return chosen
+        chosen = preferred(faster)
 
 
 def preferred(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

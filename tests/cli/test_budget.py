@@ -43,8 +43,11 @@ def _run(model, out, variants, budget):
 
 @pytest.mark.slow
 def test_fallback_keeps_the_sensitive_layer_in_float(sensitive_model, tmp_path):
+    # 1.5 pp: with the sensitive layer in float, the per-channel candidates lose 1.11 pp
+    # of the 360 test samples (4 samples), library-default none; which one the fallback
+    # repairs is decided by accuracy and the preference order, never by timing noise
     out = tmp_path / "ok"
-    assert _run(sensitive_model, out, "int8-static", 0.5) == 0
+    assert _run(sensitive_model, out, "int8-static", 1.5) == 0
     rows = json.loads((out / "report.json").read_text())["rows"]
     row = next(r for r in rows if r["variant"] == "int8-static")
     assert row["extra"]["budget"]["met"] is True

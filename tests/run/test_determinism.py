@@ -46,6 +46,16 @@ def test_a_real_speed_difference_still_wins(noise):
     assert reason == "fastest candidate that meets the budget"
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.tuples(jitter, jitter, jitter))
+def test_when_none_meets_the_budget_noise_never_picks_the_one_the_fallback_repairs(noise):
+    """Equally accurate, equally fast (within noise), none within budget: the first in the
+    preference order goes to the float fallback in every run."""
+    chosen, reason = pick_candidate(rows(noise, (0.2, 0.2, 0.2), meets=(False,) * 3),
+                                    noise=0.1)
+    assert chosen["name"] == NAMES[0] and "float fallback" in reason
+
+
 QUICK = ["--model", "mlp", "--targets", "cpu", "--variants", "int8-static,int8-dynamic",
          "--epochs", "2", "--runs", "3", "--warmup", "0", "--no-isolate", "--quiet",
          "--seed", "7"]
