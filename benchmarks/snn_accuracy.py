@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-CHECKPOINTS = (8, 16, 32, 64, 128)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,17 +42,18 @@ def main() -> None:
                         choices=["calibration", "percentile"])
     args = parser.parse_args()
 
+    from edgenn.cli.commands.simulate import ann_accuracy
     from edgenn.frontend.data import load_dataset
-    from edgenn.targets.snn.coding import prepare_drive
+    from edgenn.targets.snn.coding import Coding
     from edgenn.targets.snn.convert import convert_onnx
-    from edgenn.targets.snn.fast import simulate_fast
-    from edgenn.targets.snn.hardware import quantize_weights
+    from edgenn.targets.snn.hardware import accuracy_by_bits
     from edgenn.targets.snn.ir import NeuronModel
+    from edgenn.targets.snn.metrics import CHECKPOINTS
 
     data = load_dataset(args.data)
     with tempfile.TemporaryDirectory() as folder:
         path = _train(args.model, data, Path(folder) / "model.onnx", args.epochs)
-        ann = _accuracy(path, data)
+        ann = ann_accuracy(path, data.x_test, data.y_test)
         networks, int8 = {}, None
         for source in args.thresholds:
             ranges = None
@@ -72,29 +71,23 @@ def main() -> None:
         for kind in args.neurons:
             for reset in args.resets:
                 base = replace(network, neuron=NeuronModel(kind, reset, args.tau))
-                for bits in args.bits:
-                    variant = quantize_weights(base, bits) if bits else base
-                    result = simulate_fast(variant, prepare_drive(variant, data.x_test, 128),
-                                           threads=args.threads)
-                    predictions = result.predictions_over_time()
-                    cells = " | ".join(f"{np.mean(predictions[t - 1] == data.y_test):.4f}"
-                                       for t in CHECKPOINTS)
+                table = accuracy_by_bits(base, data.x_test, data.y_test, 128, Coding.CONSTANT,
+                                         threads=args.threads,
+                                         bits=tuple(b for b in args.bits if b))
+                for row in table["rows"]:
+                    bits = row["weight_bits"] or 0
+                    if bits not in args.bits:
+                        continue
+                    cells = " | ".join(f"{a:.4f}" for a in row["accuracy"])
                     label = f"{bits}-bit" if bits else "full"
                     print(f"| {source} | {kind.upper()} | {reset} | {label} | {cells} |",
                           flush=True)
 
 
-def _accuracy(path: Path, data) -> float:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    logits = session.run(None, {session.get_inputs()[0].name: data.x_test})[0]
-    return float(np.mean(logits.argmax(1) == data.y_test))
-
-
 def _shared_calibration(path: Path, data, folder: Path):
     """The calibration table of `path` on 256 training samples (as `edgenn run` draws),
     static int8 quantized with it, and the int8 model's test accuracy."""
+    from edgenn.cli.commands.simulate import ann_accuracy
     from edgenn.core import Artifact
     from edgenn.core.calibration import Calibration, measure_ranges, read_ranges
     from edgenn.quantize.onnx_int8 import quantize_static
@@ -107,7 +100,7 @@ def _shared_calibration(path: Path, data, folder: Path):
                          "percentile")
     int8 = quantize_static(Artifact(path, "onnx"), folder / "int8.onnx", x,
                            ranges_dir=folder / "ranges")
-    return read_ranges(table), _accuracy(int8.path, data)
+    return read_ranges(table), ann_accuracy(int8.path, data.x_test, data.y_test)
 
 
 def _train(name: str, data, path: Path, epochs: int) -> Path:

@@ -32,6 +32,13 @@ class EnergyModel:
                 "fp16": self.fp16_add_pj + self.fp16_mult_pj,
                 "int8": self.int8_add_pj + self.int8_mult_pj}[precision]
 
+    def snn_pj(self, acs: float, macs: float, updates: float) -> float:
+        """Energy of spiking work: effective ACs and membrane updates as fp32 adds,
+        effective MACs as fp32 MACs; each operation reads its 4-byte weight, each membrane
+        update reads and writes an 8-byte state."""
+        return ((acs + updates) * self.fp32_add_pj + macs * self.mac_pj("fp32")
+                + (4 * (acs + macs) + 16 * updates) * self.sram_pj_per_byte)
+
 
 BYTES_PER_VALUE = {"fp32": 4, "fp16": 2, "int8": 1}
 

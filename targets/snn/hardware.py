@@ -26,6 +26,7 @@ from edgenn.core import BadInputError
 
 from .coding import Coding, SimulationResult, prepare_drive
 from .ir import Projection, SpikingNetwork
+from .metrics import accuracy_at
 from .projection import apply_projection
 
 
@@ -67,7 +68,6 @@ def quantize_weights(network: SpikingNetwork, bits: int) -> SpikingNetwork:
 
 
 TABLE_BITS = (8, 4)  # weight bits of the table's rows, beside full precision
-TABLE_TIMESTEPS = (8, 16, 32, 64, 128)
 CHUNK = 128  # samples simulated at once for the table
 
 
@@ -75,14 +75,13 @@ def accuracy_by_bits(full: SpikingNetwork, x: np.ndarray, y: np.ndarray, steps: 
                      coding: Coding, seed: int = 0, threads: int = 2,
                      bits: tuple[int, ...] = TABLE_BITS,
                      known: dict[int | None, SimulationResult] | None = None) -> dict:
-    """Accuracy after each T ≤ `steps` (TABLE_TIMESTEPS and `steps`) of `full` (the
+    """Accuracy after each T ≤ `steps` (metrics.CHECKPOINTS and `steps`) of `full` (the
     full-precision network) and of it with N-bit weights for each of `bits`; `known`:
     results simulated already for `steps`, by weight bits (None = full precision). One
     fast run of `steps` gives every shorter T (a shorter run is a prefix)."""
     from .fast import simulate_fast
 
-    marks = sorted({t for t in TABLE_TIMESTEPS if t <= steps} | {steps})
-    rows = []
+    rows, marks = [], []
     for width in (None, *sorted(set(bits), reverse=True)):
         result = (known or {}).get(width)
         if result is not None and result.timesteps == steps:
@@ -95,8 +94,9 @@ def accuracy_by_bits(full: SpikingNetwork, x: np.ndarray, y: np.ndarray, steps: 
                 simulate_fast(network, prepare_drive(network, x[i:i + chunk], steps, coding,
                                                      seed), threads).predictions_over_time()
                 for i in range(0, len(x), chunk)], axis=1)
-        rows.append({"weight_bits": width,
-                     "accuracy": [float(np.mean(predictions[t - 1] == y)) for t in marks]})
+        accuracy = accuracy_at(predictions, y, steps)
+        marks = list(accuracy)
+        rows.append({"weight_bits": width, "accuracy": list(accuracy.values())})
     return {"timesteps": marks, "coding": Coding(coding).value, "samples": int(len(y)),
             "rows": rows}
 

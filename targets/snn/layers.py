@@ -34,7 +34,6 @@ def layer_costs(network: SpikingNetwork, result: SimulationResult, x: np.ndarray
     energy = energy or EnergyModel()
     steps = result.timesteps
     operations = operations_per_population(network, result, x, coding)
-    mac = energy.fp32_add_pj + energy.fp32_mult_pj
     layers = []
     for index, (population, ops) in enumerate(zip(network.populations, operations,
                                                   strict=True)):
@@ -42,8 +41,7 @@ def layer_costs(network: SpikingNetwork, result: SimulationResult, x: np.ndarray
         updates = float(result.membrane_updates[index].mean()) \
             if result.membrane_updates is not None else float(population.size * steps)
         synops, macs = float(ops["acs"].mean()), float(ops["macs"].mean())
-        picojoules = ((synops + updates) * energy.fp32_add_pj + macs * mac
-                      + (4 * (synops + macs) + 16 * updates) * energy.sram_pj_per_byte)
+        picojoules = energy.snn_pj(synops, macs, updates)
         layers.append({"layer": population.name, "neurons": population.size,
                        "spikes": spikes, "rate": spikes / (population.size * steps),
                        "synops": synops, "macs": macs, "updates": updates,

@@ -109,9 +109,9 @@ def operations_per_population(network: SpikingNetwork, result: SimulationResult,
 
 
 def synaptic_operations(network: SpikingNetwork, result: SimulationResult, x: np.ndarray,
-                        coding: Coding, fanouts: list | None = None) -> dict[str, float]:
+                        coding: Coding) -> dict[str, float]:
     """NeuroBench Effective_MACs, Effective_ACs and Dense per sample (T timesteps), and
-    per timestep; `fanouts` is not used (kept for callers)."""
+    per timestep."""
     steps = result.timesteps
     layers = operations_per_population(network, result, x, coding)
     acs = float(sum(layer["acs"] for layer in layers).mean())
@@ -171,22 +171,30 @@ def energy_estimates(network: SpikingNetwork, ops: dict[str, float], timesteps: 
     # SNN: each operation reads its weight; each membrane update reads and writes v.
     updates = membrane_updates if membrane_updates is not None else \
         float(sum(p.size for p in network.populations)) * timesteps
-    snn = ((ops["effective_acs"] + updates) * model.fp32_add_pj + ops["effective_macs"] * mac32
-           + (4 * (ops["effective_acs"] + ops["effective_macs"]) + 2 * 8 * updates)
-           * model.sram_pj_per_byte)
+    snn = model.snn_pj(ops["effective_acs"], ops["effective_macs"], updates)
     return {"estimate": True, "unit": "uJ per inference", "ann_fp32_uj": ann32 * 1e-6,
             "ann_int8_uj": ann8 * 1e-6, "snn_uj": snn * 1e-6, "constants": asdict(model),
             "model": "ops × energy/op + bytes moved × energy/byte; SNN: effective ACs and "
                      "membrane updates as fp32 adds, effective MACs as fp32 MACs"}
 
 
+CHECKPOINTS = (8, 16, 32, 64, 128)  # timesteps accuracy is read out at
+
+
+def accuracy_at(predictions: np.ndarray, y: np.ndarray, steps: int,
+                checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict[int, float]:
+    """Accuracy after each checkpoint ≤ `steps` and after `steps`, from predictions over
+    time (T, N): one run to `steps` gives every shorter T (a shorter run is a prefix)."""
+    marks = sorted({t for t in checkpoints if t <= steps} | {steps})
+    return {int(t): float(np.mean(predictions[t - 1] == y)) for t in marks}
+
+
 def timestep_analysis(result: SimulationResult, y: np.ndarray,
-                      checkpoints: tuple[int, ...] = (8, 16, 32, 64, 128)) -> dict:
+                      checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict:
     """Accuracy after each checkpoint ≤ T (and T), and when each decision settles."""
     predictions = result.predictions_over_time()  # (T, N)
     steps = result.timesteps
-    marks = sorted({t for t in checkpoints if t <= steps} | {steps})
-    accuracy = {int(t): float(np.mean(predictions[t - 1] == y)) for t in marks}
+    accuracy = accuracy_at(predictions, y, steps, checkpoints)
     final = predictions[-1]
     changed = predictions != final[None]
     # settle step (1-based): one past the last step whose prediction differs from the end

@@ -26,7 +26,6 @@ from edgenn.core import (
 )
 from edgenn.core.calibration import (
     Calibration,
-    CalibrationMethod,
     measure_ranges,
     ranges_dir_for,
     read_ranges,
@@ -154,44 +153,44 @@ class SnnRunner:
                                           if ops["ann_dense_macs"] else None)
         report["energy"] = energy_estimates(self.network, ops, self.timesteps, self.energy,
                                             report.get("membrane_updates"))
-        report.update(self._hardware(x, y))
-        report["bits_by_timesteps"] = self._bits_table(x, y, result, steps)
+        report.update(self._hardware(x, y, recorded, result, steps))
         return report
 
-    def _bits_table(self, x: np.ndarray, y: np.ndarray, result: SimulationResult,
-                    steps: int) -> dict[str, Any] | None:
-        """Accuracy over (weight bits × timesteps), this row's network among the rows."""
-        own = self.network.metadata.get("weight_bits")
-        full = self.network
-        if own:
-            path = self.network.metadata.get("hardware", {}).get("full_precision_network")
-            if not path or not Path(path).is_file():
-                return None
-            full = load_network(path)
-        table = accuracy_by_bits(full, x, y, steps, self.coding, self.seed, self.threads,
-                                 bits=tuple({*TABLE_BITS, *([own] if own else [])}),
-                                 known={own or None: result})
-        table["this_row"] = own or None
-        return table
+    def _full_precision(self) -> SpikingNetwork | None:
+        """The network before weight quantisation (itself when unquantised); None when a
+        quantised network's full-precision file is gone."""
+        if not self.network.metadata.get("weight_bits"):
+            return self.network
+        path = self.network.metadata.get("hardware", {}).get("full_precision_network")
+        return load_network(path) if path and Path(path).is_file() else None
 
-    def _hardware(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """Fan-in, and the accuracy N-bit weights cost against full precision at T."""
-        hardware = dict(self.network.metadata.get("hardware", {}))
-        full_path = hardware.pop("full_precision_network", None)
-        report: dict[str, Any] = {"fan_in": hardware.get("fan_in")}
-        bits = self.network.metadata.get("weight_bits")
-        if bits and full_path and Path(full_path).is_file():
-            full = load_network(full_path)
-            ours = simulate(self.network, x, self.timesteps, Simulator.FAST, self.coding,
-                            self.seed, self.threads)
+    def _hardware(self, x: np.ndarray, y: np.ndarray, recorded: SimulationResult,
+                  result: SimulationResult, steps: int) -> dict[str, Any]:
+        """Fan-in; the accuracy N-bit weights cost against full precision at T (this
+        row's run at T is `recorded`); accuracy over (weight bits × timesteps), this row's
+        network among the rows (its run to `steps` is `result`)."""
+        report: dict[str, Any] = {
+            "fan_in": self.network.metadata.get("hardware", {}).get("fan_in")}
+        own = self.network.metadata.get("weight_bits")
+        full = self._full_precision()
+        if full is None:
+            report["bits_by_timesteps"] = None
+            return report
+        known = {own or None: result}
+        if own:
             theirs = simulate(full, x, self.timesteps, Simulator.FAST, self.coding,
                               self.seed, self.threads)
-            quantised = float(np.mean(ours.scores().argmax(1) == y))
+            known[None] = theirs
+            quantised = float(np.mean(recorded.scores().argmax(1) == y))
             reference = float(np.mean(theirs.scores().argmax(1) == y))
             report["weight_quantization"] = {
-                "weight_bits": int(bits), "timesteps": self.timesteps,
+                "weight_bits": int(own), "timesteps": self.timesteps,
                 "accuracy": quantised, "accuracy_full_precision": reference,
                 "cost_pp": round(100 * (reference - quantised), 4)}
+        table = accuracy_by_bits(full, x, y, steps, self.coding, self.seed, self.threads,
+                                 bits=tuple({*TABLE_BITS, *([own] if own else [])}),
+                                 known=known)
+        report["bits_by_timesteps"] = {**table, "this_row": own or None}
         return report
 
 
@@ -208,9 +207,7 @@ def _calibration(artifact: Artifact) -> Calibration:
     """The settings the build's static int8 measured its ranges with (the pipeline puts
     them in `calibration_settings`; by default ONNX Runtime's minmax on the pre-processed
     model, as the default int8 candidates)."""
-    settings = dict(artifact.metadata.get("calibration_settings") or {})
-    settings.setdefault("method", CalibrationMethod.MINMAX)
-    return Calibration(**settings)
+    return Calibration(**(artifact.metadata.get("calibration_settings") or {}))
 
 
 class _SnnTarget:

@@ -78,9 +78,8 @@ def execute(args: argparse.Namespace, ui) -> int:
     import numpy as np
 
     from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError
-    from edgenn.core.calibration import MAX_SAMPLES
     from edgenn.core.registry import create_target
-    from edgenn.frontend.data import load_dataset, save_npz
+    from edgenn.frontend.data import load_dataset, save_calibration
 
     if args.samples is not None and args.samples < 1:
         raise BadInputError(f"--samples must be ≥ 1, got {args.samples}")
@@ -106,8 +105,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.core import prepare_out_dir
 
     workdir = prepare_out_dir(Path(args.out)) / "snn"
-    calibration = save_npz(workdir / "calibration.npz", data.x_train[:MAX_SAMPLES],
-                           data.y_train[:MAX_SAMPLES])
+    calibration = save_calibration(workdir / "calibration.npz", data.x_train, data.y_train)
     artifact = Artifact(model, "onnx", lineage=("input",),
                         metadata={"calibration_data": str(calibration)})
     ui.status(f"converting {model.name} (thresholds: " + (
@@ -120,7 +118,7 @@ def execute(args: argparse.Namespace, ui) -> int:
         x, y = x[: args.samples], y[: args.samples]
     ui.status(f"simulating {len(x)} samples × {args.timesteps} timesteps with {args.simulator}")
     results = runner.evaluate(x, y)
-    results["ann_accuracy"] = _ann_accuracy(model, x, y)
+    results["ann_accuracy"] = ann_accuracy(model, x, y)
     results["snn_accuracy"] = results["accuracy_vs_timesteps"][args.timesteps]
     results["files"] = {"snn": str(compiled.path), "nir": compiled.metadata["nir"]}
     results.pop("settle_timesteps", None)
@@ -132,7 +130,8 @@ def execute(args: argparse.Namespace, ui) -> int:
     return 0 if np.isfinite(results["snn_accuracy"]) else 1
 
 
-def _ann_accuracy(model, x, y) -> float:
+def ann_accuracy(model, x, y) -> float:
+    """Top-1 accuracy of the ONNX model at `model` on (x, y), in ONNX Runtime."""
     import numpy as np
     import onnxruntime as ort
 
