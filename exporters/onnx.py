@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, TensorSpec, ToleranceExceededError
+from edgenn.core.files import external_files
 
 log = logging.getLogger(__name__)
 
@@ -174,18 +175,6 @@ def graph_specs(proto) -> tuple[list[TensorSpec], list[TensorSpec]]:
 
     inputs = [spec(v) for v in proto.graph.input if v.name not in initializers]
     return inputs, [spec(v) for v in proto.graph.output]
-
-
-def external_files(proto, directory: Path) -> list[Path]:
-    """Files holding the model's external data, relative to `directory`."""
-    found: list[Path] = []
-    for tensor in proto.graph.initializer:
-        for entry in tensor.external_data:
-            if entry.key == "location":
-                candidate = directory / entry.value
-                if candidate not in found:
-                    found.append(candidate)
-    return found
 
 
 def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, atomic_path, parse_enum, samples, to_plain
-from edgenn.core.calibration import (  # noqa: F401  (batch_reader, preprocess: re-exported)
+from edgenn.core.calibration import (
     Calibration,
     CalibrationMethod,
     batch_reader,
@@ -170,17 +170,19 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
             else artifact.path
         _check_nodes(source, config.nodes_to_exclude)
         table = None if ranges_dir is None else \
-            measure_ranges(artifact.path, calibration_x, config.calibration(), ranges_dir)
+            measure_ranges(artifact.path, calibration_x, config.calibration(), ranges_dir,
+                           preprocessed=source if config.preprocess else None)
         staged = staging / out.name
         names, fixed = model_inputs(source)
         calibration_x = fit_batch(calibration_x, fixed)
+        # with the table ONNX Runtime reads the ranges and needs no data; without it a
+        # fixed batch dimension takes only its size
+        reader = None if table else batch_reader(names, calibration_x,
+                                                 fixed or config.batch_size)
         shared = {"calibration_cache_path": str(table)} if table else {}
         with _library_hints_silenced():
             ort_quantize_static(
-                str(source), str(staged),
-                # a fixed batch dimension takes only its size
-                calibration_data_reader=batch_reader(names, calibration_x,
-                                                     fixed or config.batch_size),
+                str(source), str(staged), calibration_data_reader=reader,
                 quant_format=_ort_format(config.quant_format),
                 per_channel=config.per_channel, reduce_range=config.reduce_range,
                 activation_type=_ort_qtype(config.activation_type),

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError
+from edgenn.core.calibration import batch_reader, preprocess
 
-from .onnx_int8 import _Staging, batch_reader, check_calibration, preprocess
+from .onnx_int8 import _Staging, check_calibration
 
 log = logging.getLogger(__name__)
 

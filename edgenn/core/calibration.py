@@ -33,6 +33,7 @@ import numpy as np
 from edgenn.core import samples
 from edgenn.core.config import parse_enum
 from edgenn.core.errors import BadInputError
+from edgenn.core.files import external_files, sha256_of
 from edgenn.core.target import model_feed
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def table_path(directory: str | Path, model_path: str | Path, x: samples.Samples
     model file, the samples and every setting that changes the ranges."""
     digest = hashlib.sha256()
     for part in model_files(model_path):
-        digest.update(part.read_bytes())
+        digest.update(sha256_of(part).encode())  # streamed: models can be large
     arrays = sorted(x.items()) if isinstance(x, dict) else [("x", x)]
     for name, array in arrays:
         array = np.ascontiguousarray(array)
@@ -125,17 +126,14 @@ def model_files(model_path: str | Path) -> list[Path]:
 
     model_path = Path(model_path)
     proto = onnx.load(str(model_path), load_external_data=False)
-    external = sorted({entry.value for tensor in proto.graph.initializer
-                       if tensor.data_location == onnx.TensorProto.EXTERNAL
-                       for entry in tensor.external_data if entry.key == "location"})
-    return [model_path, *(model_path.parent / name for name in external
-                          if (model_path.parent / name).is_file())]
+    return [model_path, *(p for p in external_files(proto, model_path.parent) if p.is_file())]
 
 
 def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Calibration,
-                   directory: str | Path) -> Path | None:
+                   directory: str | Path, preprocessed: Path | None = None) -> Path | None:
     """The calibration table of `model_path` on `x` (measured now, or found from an
-    earlier consumer); None when onnxruntime predates calibration caches."""
+    earlier consumer); None when onnxruntime predates calibration caches. `preprocessed`:
+    the model already through `preprocess` (with `calibration.preprocess`), not redone."""
     if not cache_supported():
         return None
     from onnxruntime.quantization import create_calibrator
@@ -145,8 +143,8 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=path.parent) as scratch:
-        source = preprocess(Path(model_path), Path(scratch) / "pre.onnx") \
-            if calibration.preprocess else Path(model_path)
+        source = Path(model_path) if not calibration.preprocess else \
+            preprocessed or preprocess(Path(model_path), Path(scratch) / "pre.onnx")
         names, fixed = model_inputs(source)
         x = fit_batch(x, fixed)
         op_types = calibrated_op_types()

@@ -89,3 +89,15 @@ def prepare_out_dir(out: Path) -> Path:
         raise BadInputError(f"cannot write to output directory {out}: "
                             f"{exc.strerror or exc}") from None
     return out
+
+
+def external_files(proto, directory: Path) -> list[Path]:
+    """Files holding the model's external data, relative to `directory`."""
+    found: list[Path] = []
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                candidate = directory / entry.value
+                if candidate not in found:
+                    found.append(candidate)
+    return found

@@ -23,13 +23,13 @@ the run goes on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
 from edgenn.core import Artifact, EdgeNNError, TensorSpec, samples
-from edgenn.core.calibration import ranges_dir_for
+from edgenn.core.calibration import Calibration, ranges_dir_for
 from edgenn.core.results import Measurement
 from edgenn.frontend.data import Dataset, save_npz
 from edgenn.run.compress import Variants, build_variants, calibration_set
@@ -37,6 +37,7 @@ from edgenn.run.config import CompressionConfig, Hooks, RunConfig
 
 CALIBRATION_KEY = "calibration_data"  # artifact metadata: the calibration set's path
 SETTINGS_KEY = "calibration_settings"  # … and how static int8 measured its ranges
+STATIC_STEPS = ("quantize:int8-static", "quantize:pruned-int8")
 NEEDS_PYTORCH = ("needs the PyTorch model; the source is an ONNX file (give "
                  "--model file.py:factory --weights w.pt to build it)")
 
@@ -49,12 +50,13 @@ class Plan:
     rows: list[Measurement] = field(default_factory=list)
     calibration: Artifact | None = None
 
-    def calibration_settings(self) -> dict[str, Any]:
-        """The settings the chosen static int8 measured its ranges with (the spiking
-        thresholds then read that very table), or the run's method when no static int8
-        was built."""
+    def calibration_settings(self, model: Artifact) -> dict[str, Any]:
+        """The settings the static int8 made from `model` measured its ranges with (the
+        spiking thresholds of `model` then read that very table), or the run's method
+        when no static int8 was made from it."""
+        made_from_model = {(*model.lineage, step) for step in STATIC_STEPS}
         for artifact in self.artifacts:
-            if artifact.format == "onnx" and artifact.variant == "int8-static":
+            if artifact.format == "onnx" and tuple(artifact.lineage) in made_from_model:
                 settings = _settings(artifact)
                 if settings is not None:
                     return settings
@@ -63,17 +65,19 @@ class Plan:
 
     def for_targets(self) -> list[Artifact]:
         """The model artifacts, each naming the calibration set (the spiking converter
-        normalises on it)."""
+        normalises on it) and the settings its static int8 calibrated with."""
         if self.calibration is None:
             return list(self.artifacts)
-        shared = {CALIBRATION_KEY: str(self.calibration.path),
-                  SETTINGS_KEY: self.calibration_settings()}
-        return [replace(a, metadata={**a.metadata, **shared}) for a in self.artifacts]
+        path = str(self.calibration.path)
+        return [replace(a, metadata={**a.metadata, CALIBRATION_KEY: path,
+                                     SETTINGS_KEY: self.calibration_settings(a)})
+                for a in self.artifacts]
 
 
 def _settings(artifact: Artifact) -> dict[str, Any] | None:
+    """The `Calibration` fields of a static int8 artifact's settings."""
     quantization = artifact.metadata.get("quantization") or {}
-    keys = ("method", "percentile", "preprocess", "batch_size")
+    keys = [f.name for f in fields(Calibration)]
     return {k: quantization[k] for k in keys} if all(k in quantization for k in keys) \
         else None
 
@@ -90,17 +94,15 @@ def with_tables(calibration: Artifact) -> Artifact:
 
 def draw_calibration(data: Dataset, config: RunConfig) -> tuple[Artifact, np.ndarray]:
     """The run's one calibration set: seeded samples of the training split, saved."""
-    count = (config.compression or CompressionConfig()).calibration_samples
-    x = calibration_set(data.x_train, count, config.seed)
+    compression = config.compression or CompressionConfig()
+    x = calibration_set(data.x_train, compression.calibration_samples, config.seed)
     path = save_npz(calibration_path(config), x, None)
     shapes = samples.shapes(x)
     specs = [TensorSpec(name, (samples.count(x), *shape)) for name, shape in
              (shapes.items() if isinstance(shapes, dict) else [("x", shapes)])]
     return Artifact(path, "data", inputs=tuple(specs), lineage=("data:calibration",),
                     metadata={"variant": "calibration", "samples": samples.count(x),
-                              "seed": config.seed,
-                              "method": (config.compression or CompressionConfig()).method.value}
-                    ), x
+                              "seed": config.seed, "method": compression.method.value}), x
 
 
 def sources(model, data: Dataset, config: RunConfig, hooks: Hooks, train_info: dict[str, Any],

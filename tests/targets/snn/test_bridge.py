@@ -96,7 +96,7 @@ def test_the_converter_follows_the_settings_of_the_chosen_int8(snn, tmp_path):
                            ranges_dir=ranges_dir)
     plan = Plan(artifacts=[fp32, int8],
                 calibration=Artifact(calibration, "data", metadata={"method": "minmax"}))
-    assert plan.calibration_settings()["preprocess"] is False
+    assert plan.calibration_settings(fp32)["preprocess"] is False
     [source, _] = plan.for_targets()
     compiled = FastSnnTarget().compile(source, tmp_path / "snn")
     assert compiled.metadata["thresholds"]["table"] == \
