@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgenn.core import BadInputError
+from edgenn.core.config import SEED_LIMIT
 from edgenn.core.results import Report
 
 
@@ -49,8 +50,8 @@ def seed_value(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid int value: '{text}'") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be 0 … {2**32 - 1}, got {value}")
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 0 … {SEED_LIMIT - 1}, got {value}")
     return value
 
 

@@ -17,6 +17,8 @@ import numpy as np
 
 from edgenn.core.errors import BadInputError
 
+SEED_LIMIT = 2**32  # NumPy's and PyTorch's seeds are 0 … 2³² − 1
+
 E = TypeVar("E", bound=Enum)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgenn.core import BadInputError, atomic_path, samples
+from edgenn.core.calibration import MAX_SAMPLES
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,13 @@ def save_npz(path: Path, x: samples.Samples, y: np.ndarray | None) -> Path:
         with open(tmp, "wb") as handle:
             samples.save(handle, x, y)
     return path
+
+
+def save_calibration(path: Path, x: samples.Samples, y: np.ndarray | None = None) -> Path:
+    """A calibration set written outside a run (compile, simulate, bench): the first
+    `MAX_SAMPLES` samples of `x` (and of `y`, when given)."""
+    return save_npz(path, samples.take(x, slice(0, MAX_SAMPLES)),
+                    None if y is None else y[:MAX_SAMPLES])
 
 
 def check_inputs(x: samples.Samples, inputs, where: str) -> None:

@@ -34,10 +34,6 @@ CHANNELS, LENGTH = 3, 128
 PER_CLASS = 500  # 4,000 samples in all
 CLASSES = ("sine", "square", "sawtooth", "pulses", "chirp-up", "chirp-down", "burst",
            "damped")
-DESCRIPTION = (f"procedural three-axis sensor waveforms: {len(CLASSES) * PER_CLASS:,} "
-               f"samples {CHANNELS}×{LENGTH} (C×L), {len(CLASSES)} classes "
-               f"({', '.join(CLASSES)}) with noise, drift and random orientation; "
-               f"generated from seed {SEED}")
 
 
 class _Stream:

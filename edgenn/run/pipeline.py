@@ -35,9 +35,7 @@ from edgenn.core import (
     native_stderr_silenced,
     predicted_classes,
     prepare_out_dir,
-    samples,
 )
-from edgenn.core.calibration import MAX_SAMPLES
 from edgenn.core.registry import TARGETS, create_target
 from edgenn.core.results import Measurement, Report
 from edgenn.frontend.data import (
@@ -46,6 +44,7 @@ from edgenn.frontend.data import (
     check_label_range,
     load_dataset,
     read_samples,
+    save_calibration,
     save_npz,
 )
 from edgenn.run import energy, judge, plan, sources
@@ -335,8 +334,7 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
     test_path = save_npz(out / "data" / "test.npz", x, y)
     # Targets that normalise on calibration data (spiking) use the benchmark data itself
     # (its first MAX_SAMPLES samples).
-    calibration = Artifact(save_npz(out / "data" / "calibration.npz",
-                                    samples.take(x, slice(0, MAX_SAMPLES)), None), "data",
+    calibration = Artifact(save_calibration(out / "data" / "calibration.npz", x), "data",
                            metadata={"variant": "calibration"})
     artifact = replace(artifact, metadata={**artifact.metadata,
                                            plan.CALIBRATION_KEY: str(calibration.path)})

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgenn.core import BadInputError
+from edgenn.core.config import SEED_LIMIT
 from edgenn.frontend.train import TrainConfig
 from edgenn.run.config import RunConfig
 
@@ -166,9 +167,6 @@ def _not_finite(value: Any, prefix: str = "") -> str | None:
         if found:
             return found
     return None
-
-
-SEED_LIMIT = 2**32  # NumPy's and PyTorch's seeds are 0 … 2³² − 1
 
 
 def _check_bounds(name: str, path: str, value: Any) -> str | None:

@@ -91,8 +91,8 @@ def _measure_on(device: Device, transport: SshTransport,
     info = probe_device(device, sorted({r for names in needed.values() for r in names}),
                         transport)
     rows = []
-    for name in targets:  # a runtime the device lacks: that target's rows are skipped
-        missing = info.missing(needed[name])
+    missing_by_target = {name: info.missing(needed[name]) for name in targets}
+    for name, missing in missing_by_target.items():  # a runtime the device lacks: skipped
         if missing:
             facts = info.facts
             rows.append(_decided(name, device, "skipped",
@@ -101,7 +101,7 @@ def _measure_on(device: Device, transport: SshTransport,
                                  f"{facts.get('python')}); install there: "
                                  f"{info.install_command(missing)}", info))
     runnable = [(name, artifact) for name, artifact in remote
-                if not info.missing(needed[name])]
+                if not missing_by_target[name]]
     with hooks.progress(f"measure on {device.name} ({info.arch})", len(runnable)) as advance:
         for name, artifact in runnable:
             row = measure_row(device, info, name, artifact, config, test_path,

@@ -42,9 +42,8 @@ def execute(args: argparse.Namespace, ui) -> int:
         raise TargetUnavailableError(f"target {args.target} is unavailable: {reason}")
     from dataclasses import replace
 
-    from edgenn.core import BadInputError, samples
-    from edgenn.core.calibration import MAX_SAMPLES
-    from edgenn.frontend.data import check_inputs, read_samples, save_npz
+    from edgenn.core import BadInputError
+    from edgenn.frontend.data import check_inputs, read_samples, save_calibration
     from edgenn.run.plan import CALIBRATION_KEY
 
     x = None
@@ -54,8 +53,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     workdir = prepare_out_dir(Path(args.out)) / "compiled" / args.target
     workdir.mkdir(parents=True, exist_ok=True)
     if x is not None:
-        path = save_npz(workdir / "calibration.npz",
-                        samples.take(x, slice(0, MAX_SAMPLES)), None)
+        path = save_calibration(workdir / "calibration.npz", x)
         artifact = replace(artifact, metadata={**artifact.metadata, CALIBRATION_KEY: str(path)})
     try:
         compiled = target.compile(artifact, workdir)

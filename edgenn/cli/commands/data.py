@@ -44,9 +44,10 @@ def execute(args: argparse.Namespace, ui) -> int:
         raise BadInputError("--save needs the name of the data set to save, e.g. "
                             "`edgenn data signals --save signals.npz`")
     names = [args.name] if args.name else list(EMBEDDED)
-    rows = [_describe(name, EMBEDDED[name]) for name in names]
+    loaded = {name: EMBEDDED[name]() for name in names}  # each generated once
+    rows = [_describe(name, EMBEDDED[name], loaded[name]) for name in names]
     if args.save:
-        _save(EMBEDDED[args.name](), args.save)
+        _save(loaded[args.name], args.save)
         rows[0]["saved"] = str(args.save)
     if args.json:
         ui.emit_json({"datasets": rows})
@@ -70,8 +71,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     return 0
 
 
-def _describe(name: str, loader) -> dict:
-    data = loader()
+def _describe(name: str, loader, data) -> dict:
     return {"name": name, "description": (loader.__doc__ or "").strip().splitlines()[0],
             "samples": {"train": len(data.y_train), "val": len(data.y_val),
                         "test": len(data.y_test)},

@@ -63,10 +63,10 @@ class CNN1d(nn.Module):
                  channels: tuple[int, ...] = (16, 32, 64), hidden: int = 64, kernel: int = 5,
                  dropout: float = 0.1) -> None:
         super().__init__()
-        in_channels, length = signal_shape(input_shape, "cnn")
+        self.to_signal = ToSignal(input_shape, "cnn")
+        in_channels, length = self.to_signal.shape
         if kernel < 1 or kernel % 2 == 0:
             raise BadInputError(f"cnn: kernel must be odd and ≥ 1, got {kernel}")
-        self.to_signal = ToSignal(input_shape, "cnn")
         layers: list[nn.Module] = []
         previous = in_channels
         for width in channels:
@@ -150,11 +150,6 @@ class TCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.blocks(self.to_signal(x))))
-
-
-def build_cnn1d(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
-    """1-D CNN: three conv-BN-ReLU-average-pool blocks, two linear layers."""
-    return CNN1d(input_shape, num_classes, **options)
 
 
 def build_tcn(input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
