@@ -123,13 +123,16 @@ footer { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
   main { padding: 16px 10px 32px; }
   .card { padding: 12px 10px; }
   .scroll { overflow-x: visible; }
-  #comparison-table thead { display: none; }
-  #comparison-table, #comparison-table tbody { display: block; }
-  #comparison-table tr { display: grid; grid-template-columns: 1fr 1fr; column-gap: 10px;
+  #comparison-table thead, table.cards thead { display: none; }
+  #comparison-table, #comparison-table tbody, table.cards, table.cards tbody {
+    display: block; }
+  #comparison-table tr, table.cards tr {
+                         display: grid; grid-template-columns: 1fr 1fr; column-gap: 10px;
                          border: 1px solid var(--line); border-left: 4px solid
                          var(--target-color, var(--line)); border-radius: 6px;
                          margin-bottom: 10px; padding: 2px 0; }
-  #comparison-table td { display: flex; justify-content: space-between; gap: 8px;
+  #comparison-table td, table.cards td {
+                         display: flex; justify-content: space-between; gap: 8px;
                          min-width: 0; text-align: right; white-space: normal;
                          max-width: none; border-bottom: 1px dotted var(--line);
                          padding: 3px 8px; overflow-wrap: anywhere; }
@@ -137,7 +140,8 @@ footer { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
   #comparison-table tr.device-group { display: block; border: 0; margin: 16px 0 6px; }
   #comparison-table tr.device-group th { display: block; position: static;
                                          white-space: normal; }
-  #comparison-table td::before { content: attr(data-label); color: var(--muted);
+  #comparison-table td::before, table.cards td::before {
+                                 content: attr(data-label); color: var(--muted);
                                  font-size: 12px; text-align: left; flex: none; }
   #comparison-table td.status > span { text-align: right; }
   tr.front td:first-child { box-shadow: none; }

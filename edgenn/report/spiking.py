@@ -89,7 +89,8 @@ def html_section(report: Report) -> str:
     parts = ['<section class="card"><h2>Spiking accuracy: weight bits × timesteps</h2>']
     for row, table in tables:
         parts.append(f'<p class="legend">{html.escape(caption(row, table))}</p>')
-        parts.append("<table><thead><tr>" + "".join(
+        # class "cards": under 640 px each row is a card, each cell beside its label
+        parts.append('<table class="cards"><thead><tr>' + "".join(
             f"<th>{html.escape(h)}</th>" for h in header(table)) + "</tr></thead><tbody>")
         for cells in body(report, row, table):
             parts.append("<tr>" + "".join(
