@@ -91,6 +91,27 @@ def prepare_out_dir(out: Path) -> Path:
     return out
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C held back until the block ends, then raised: nothing in it is cut in the
+    middle (matplotlib's C extension aborts Python when interrupted while it loads). Off
+    the main thread, where no signal arrives, the block simply runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
 def external_files(proto, directory: Path) -> list[Path]:
     """Files holding the model's external data, relative to `directory`."""
     found: list[Path] = []

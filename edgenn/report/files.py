@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgenn.core import BadInputError, write_text_atomic
+from edgenn.core.files import interrupts_deferred
 from edgenn.core.results import Report
 from edgenn.report.html import write_html
 from edgenn.report.table import render_markdown
@@ -13,11 +14,13 @@ from edgenn.report.validate import check_report_file
 
 
 def write_reports(report: Report, out_dir: Path) -> list[Path]:
-    """report.json, report.md and the self-contained report.html, each written atomically."""
+    """report.json, report.md and the self-contained report.html, each written atomically
+    (a Ctrl-C meanwhile takes effect once they are written)."""
     out_dir = Path(out_dir)
-    return [write_text_atomic(out_dir / "report.json", report.to_json()),
-            write_text_atomic(out_dir / "report.md", render_markdown(report)),
-            write_html(report, out_dir)]
+    with interrupts_deferred():
+        return [write_text_atomic(out_dir / "report.json", report.to_json()),
+                write_text_atomic(out_dir / "report.md", render_markdown(report)),
+                write_html(report, out_dir)]
 
 
 def load_report(path: str | Path) -> Report:

@@ -108,3 +108,17 @@ def test_an_out_that_is_a_link_becomes_the_build_and_its_target_is_left(tmp_path
     assert files(out) == {"report.json": "new"} and not out.is_symlink()
     assert files(elsewhere)["manifest.json"] == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "out"]
+
+
+def test_a_ctrl_c_during_a_deferred_block_lands_after_it():
+    import signal
+
+    from edgenn.core.files import interrupts_deferred
+
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(True)  # the block ran to its end
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
