@@ -17,10 +17,17 @@ class BadInputError(EdgeNNError):
 
 
 class UnsupportedOperatorError(EdgeNNError):
-    """A model holds operators a target or converter cannot handle; lists all of them."""
+    """A model holds operators a target or converter cannot handle; lists all of them.
 
-    def __init__(self, what: str, operators: Sequence[str], reason: str = "") -> None:
+    `operators` is what the message names (operator types, counted when a graph holds
+    many of one: "Clip ×35 (first: /act/Clip)"); `nodes`, when given, every offending
+    node itself.
+    """
+
+    def __init__(self, what: str, operators: Sequence[str], reason: str = "",
+                 nodes: Sequence[str] = ()) -> None:
         self.operators = list(operators)
+        self.nodes = list(nodes)
         listed = ", ".join(self.operators)
         tail = f" ({reason})" if reason else ""
         super().__init__(f"{what}: unsupported operator(s): {listed}{tail}")

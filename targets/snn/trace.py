@@ -328,21 +328,33 @@ def handler_for(op_type: str) -> Handler:
 
 
 def check_supported(model) -> None:
-    """Raise one UnsupportedOperatorError listing every node the converter cannot take."""
+    """Raise one UnsupportedOperatorError naming every operator type the converter cannot
+    take, with how many nodes of each ("Clip ×35 (first: /act/Clip), Mul ×12 (…)"): a real
+    network repeats one activation dozens of times, and a list of every node hides which
+    kinds there are. The error's `nodes` lists each node."""
     outputs = {o.name for o in model.graph.output}
-    bad = []
+    by_kind: dict[str, list[str]] = {}  # "Softmax in the middle of the network" → nodes
     for node in model.graph.node:
-        label = f"{node.op_type} ({node.name or node.output[0]})"
+        name = node.name or node.output[0]
         if node.op_type in FINAL_ONLY:
             if not set(node.output) <= outputs:
-                bad.append(f"{label} in the middle of the network")
+                by_kind.setdefault(f"{node.op_type} in the middle of the network",
+                                   []).append(name)
         elif node.op_type not in SUPPORTED:
-            bad.append(label)
-    if bad:
+            by_kind.setdefault(node.op_type, []).append(name)
+    if by_kind:
         raise UnsupportedOperatorError(
-            "snn conversion", bad,
+            "snn conversion", [_counted(kind, names) for kind, names in by_kind.items()],
             "a spiking network takes Conv/Gemm/MatMul, ReLU, average pooling, Flatten/"
-            "Reshape, Add and BatchNormalization; replace max pooling by average pooling")
+            "Reshape, Add and BatchNormalization; replace max pooling by average pooling",
+            nodes=[f"{kind} ({name})" for kind, names in by_kind.items() for name in names])
+
+
+def _counted(kind: str, names: list[str]) -> str:
+    """"LSTM (lstm)" for one node; "Clip ×35 (first: /act1/Clip)" for several."""
+    if len(names) == 1:
+        return f"{kind} ({names[0]})"
+    return f"{kind} ×{len(names)} (first: {names[0]})"
 
 
 def trace_graph(model) -> tuple[tuple[int, ...], list]:

@@ -65,12 +65,37 @@ def test_unsupported_nodes_are_all_listed(tmp_path):
         convert_onnx(path, np.zeros((4, 1, 4, 4), np.float32))
     message = str(info.value)
     assert "MaxPool (pool)" in message
-    assert "Softmax (mid_softmax) in the middle of the network" in message
+    assert "Softmax in the middle of the network (mid_softmax)" in message
     assert "LSTM (lstm)" in message
     assert info.value.operators == ["MaxPool (pool)",
-                                    "Softmax (mid_softmax) in the middle of the network",
+                                    "Softmax in the middle of the network (mid_softmax)",
                                     "LSTM (lstm)"]
+    assert info.value.nodes == info.value.operators
     assert "replace max pooling by average pooling" in message
+
+
+def test_unsupported_nodes_are_counted_by_type(tmp_path):
+    """A real network repeats its activation: the message names each operator type once,
+    with its count and first node, and keeps every node on the error."""
+    init = {"fc": np.eye(3, 16), "lo": np.zeros(()), "hi": np.full((), 6.0),
+            "k": np.full((), 0.5)}
+    nodes = [helper.make_node("Flatten", ["input"], ["t0"])]
+    for i in range(5):
+        nodes.append(helper.make_node("Clip", [f"t{2 * i}", "lo", "hi"], [f"t{2 * i + 1}"],
+                                      name=f"clip{i}"))
+        nodes.append(helper.make_node("Mul", [f"t{2 * i + 1}", "k"], [f"t{2 * i + 2}"],
+                                      name=f"mul{i}") if i < 3 else
+                     helper.make_node("Tanh", [f"t{2 * i + 1}"], [f"t{2 * i + 2}"]))
+    nodes.append(helper.make_node("Sigmoid", ["t10"], ["s"], name="gate"))
+    nodes.append(helper.make_node("Gemm", ["s", "fc"], ["logits"], transB=1, name="fc"))
+    path = _save(tmp_path, nodes, init)
+    with pytest.raises(UnsupportedOperatorError) as info:
+        convert_onnx(path, np.zeros((4, 1, 4, 4), np.float32))
+    assert str(info.value).startswith(
+        "snn conversion: unsupported operator(s): Clip ×5 (first: clip0), "
+        "Mul ×3 (first: mul0), Tanh ×2 (first: t8), Sigmoid (gate) (")
+    assert "clip3" not in str(info.value)
+    assert len(info.value.nodes) == 11 and "Clip (clip4)" in info.value.nodes
 
 
 def test_a_final_softmax_is_accepted(tmp_path):
