@@ -34,8 +34,9 @@ from edgenn.core.calibration import (
     measure_ranges,
     model_inputs,
     ort_method,
-    preprocess,
 )
+from edgenn.core.errors import library_step
+from edgenn.core.preparation import prepare
 
 log = logging.getLogger(__name__)
 
@@ -135,14 +136,17 @@ def quantize_dynamic(artifact: Artifact, out_path: str | os.PathLike[str],
     out = Path(out_path)
     _check_nodes(artifact.path, config.nodes_to_exclude)
     with _Staging(out.parent) as staging:
+        prepared = prepare(artifact.path, staging, preprocess=False)
         staged = staging / out.name
-        with _library_hints_silenced():
-            ort_quantize_dynamic(str(artifact.path), str(staged), per_channel=config.per_channel,
+        with _library_hints_silenced(), library_step("ONNX Runtime's quantize_dynamic"):
+            ort_quantize_dynamic(str(prepared.path), str(staged),
+                                 per_channel=config.per_channel,
                                  weight_type=_ort_qtype(config.weight_type),
                                  nodes_to_exclude=list(config.nodes_to_exclude) or None)
         _finish(staged, out, config.strip_debug_metadata)
     settings = {"per_channel": config.per_channel, "weight_type": config.weight_type.value,
-                "nodes_to_exclude": list(config.nodes_to_exclude)}
+                "nodes_to_exclude": list(config.nodes_to_exclude),
+                "preparation": list(prepared.steps)}
     return artifact.derive(out, "quantize:int8-dynamic", extra_files=(),
                            variant="int8-dynamic", quantization=settings)
 
@@ -166,12 +170,14 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
     calibration_x = check_calibration(artifact, calibration_x)
     out = Path(out_path)
     with _Staging(out.parent) as staging:
-        source = preprocess(artifact.path, staging / "pre.onnx") if config.preprocess \
-            else artifact.path
+        prepared = prepare(artifact.path, staging, preprocess=config.preprocess)
+        source = prepared.path
         _check_nodes(source, config.nodes_to_exclude)
-        table = None if ranges_dir is None else \
-            measure_ranges(artifact.path, calibration_x, config.calibration(), ranges_dir,
-                           preprocessed=source if config.preprocess else None)
+        table = None
+        if ranges_dir is not None:
+            with library_step("calibration"):
+                table = measure_ranges(artifact.path, calibration_x, config.calibration(),
+                                       ranges_dir, prepared=source)
         staged = staging / out.name
         names, fixed = model_inputs(source)
         calibration_x = fit_batch(calibration_x, fixed)
@@ -180,7 +186,7 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
         reader = None if table else batch_reader(names, calibration_x,
                                                  fixed or config.batch_size)
         shared = {"calibration_cache_path": str(table)} if table else {}
-        with _library_hints_silenced():
+        with _library_hints_silenced(), library_step("ONNX Runtime's quantize_static"):
             ort_quantize_static(
                 str(source), str(staged), calibration_data_reader=reader,
                 quant_format=_ort_format(config.quant_format),
@@ -194,7 +200,8 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
             )
         _finish(staged, out, config.strip_debug_metadata)
     settings = {**config.describe(), "calibration_samples": samples.count(calibration_x),
-                "calibration_table": table.name if table else None}
+                "calibration_table": table.name if table else None,
+                "preparation": list(prepared.steps)}
     return artifact.derive(out, f"quantize:{variant}", extra_files=(), variant=variant,
                            quantization=settings)
 
@@ -266,7 +273,8 @@ def _finish(staged: Path, out: Path, strip: bool) -> None:
     proto = onnx.load(str(staged))
     if strip:
         strip_debug_metadata(proto)
-    onnx.checker.check_model(proto)
+    with library_step("the ONNX checker on the quantized model"):
+        onnx.checker.check_model(proto)
     with atomic_path(out) as tmp:
         onnx.save(proto, str(tmp))
 

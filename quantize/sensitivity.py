@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError
-from edgenn.core.calibration import batch_reader, preprocess
+from edgenn.core.calibration import batch_reader
+from edgenn.core.preparation import prepare
 
 from .onnx_int8 import _Staging, check_calibration
 
@@ -76,8 +77,7 @@ def node_sensitivity(float_artifact: Artifact, int8_artifact: Artifact,
 
     calibration_x = check_calibration(float_artifact, calibration_x)
     with _Staging(Path(int8_artifact.path).parent) as staging:
-        float_path = preprocess(float_artifact.path, staging / "float.onnx") \
-            if preprocess_float else float_artifact.path
+        float_path = prepare(float_artifact.path, staging, preprocess=preprocess_float).path
         float_aug, int8_aug = staging / "float.aug.onnx", staging / "int8.aug.onnx"
         debug.modify_model_output_intermediate_tensors(str(float_path), str(float_aug))
         debug.modify_model_output_intermediate_tensors(str(int8_artifact.path), str(int8_aug))

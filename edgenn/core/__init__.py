@@ -12,6 +12,7 @@ from edgenn.core.errors import (
     BadInputError,
     BudgetExceededError,
     EdgeNNError,
+    StepFailedError,
     TargetUnavailableError,
     ToleranceExceededError,
     UnsupportedOperatorError,
@@ -27,6 +28,7 @@ from edgenn.core.target import Runner, RunOptions, Target, predicted_classes, ru
 
 __all__ = [
     "Artifact", "BadInputError", "BudgetExceededError", "EdgeNNError", "RunOptions", "Runner",
+    "StepFailedError",
     "Target", "TargetUnavailableError", "TensorSpec", "ToleranceExceededError",
     "UnsupportedOperatorError", "atomic_path", "jsonable", "native_stderr_silenced",
     "parse_enum", "predicted_classes", "prepare_out_dir", "runner_metrics", "samples",

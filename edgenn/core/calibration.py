@@ -34,6 +34,7 @@ from edgenn.core import samples
 from edgenn.core.config import parse_enum
 from edgenn.core.errors import BadInputError
 from edgenn.core.files import external_files, sha256_of
+from edgenn.core.preparation import prepare
 from edgenn.core.target import model_feed
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,12 @@ def model_files(model_path: str | Path) -> list[Path]:
 
 
 def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Calibration,
-                   directory: str | Path, preprocessed: Path | None = None) -> Path | None:
+                   directory: str | Path, prepared: Path | None = None) -> Path | None:
     """The calibration table of `model_path` on `x` (measured now, or found from an
-    earlier consumer); None when onnxruntime predates calibration caches. `preprocessed`:
-    the model already through `preprocess` (with `calibration.preprocess`), not redone."""
+    earlier consumer); None when onnxruntime predates calibration caches. `prepared`: the
+    model already through `edgenn.core.preparation.prepare` (with
+    `calibration.preprocess`), not redone; the ranges are those of the prepared graph,
+    which static int8 quantizes."""
     if not cache_supported():
         return None
     from onnxruntime.quantization import create_calibrator
@@ -143,8 +146,8 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=path.parent) as scratch:
-        source = Path(model_path) if not calibration.preprocess else \
-            preprocessed or preprocess(Path(model_path), Path(scratch) / "pre.onnx")
+        source = prepared or prepare(model_path, scratch,
+                                     preprocess=calibration.preprocess).path
         names, fixed = model_inputs(source)
         x = fit_batch(x, fixed)
         op_types = calibrated_op_types()
@@ -178,14 +181,6 @@ def _number(value: Any) -> np.ndarray:
     if isinstance(value, dict):  # ORT's encoding of an ndarray
         value = value["data"]
     return np.asarray(value, dtype=np.float64)
-
-
-def preprocess(model_path: Path, out_path: Path) -> Path:
-    """ORT's recommended pre-processing: symbolic shape inference and graph folding."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    quant_pre_process(str(model_path), str(out_path))
-    return out_path
 
 
 def model_inputs(path: Path) -> tuple[list[tuple[str, np.dtype]], int | None]:

@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,14 @@ from edgenn.core import (
     Artifact,
     BadInputError,
     BudgetExceededError,
+    EdgeNNError,
     RunOptions,
     atomic_path,
     predicted_classes,
     samples,
 )
+from edgenn.core.errors import first_line, library_step
+from edgenn.core.preparation import PLAIN_PREPROCESSING
 from edgenn.core.target import run_in_chunks
 from edgenn.quantize.fp16 import Fp16Config, convert_fp16
 from edgenn.quantize.onnx_int8 import (
@@ -68,10 +71,13 @@ class Evaluator:
     def _runner(self, artifact: Artifact):
         from edgenn.targets.cpu import CpuTarget
 
-        return CpuTarget().load(artifact, RunOptions(threads=self.threads))
+        with library_step(f"an ONNX Runtime session on {artifact.path.name}"):
+            return CpuTarget().load(artifact, RunOptions(threads=self.threads))
 
     def outputs(self, artifact: Artifact) -> np.ndarray:
-        return run_in_chunks(self._runner(artifact).run, self.x_val)
+        runner = self._runner(artifact)
+        with library_step(f"running {artifact.path.name} on the validation split"):
+            return run_in_chunks(runner.run, self.x_val)
 
     def accuracy(self, artifact: Artifact) -> float:
         key = str(artifact.path)
@@ -159,27 +165,35 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
         reference = evaluator.accuracy(source) if reference_accuracy is None \
             else reference_accuracy
         fp32_p50 = evaluator.p50_ms(source)
-        rows, built = [], {}
+        rows, built, failed = [], {}, {}
         for candidate in config.candidates:
             say(progress, f"{variant}: candidate {candidate.name}")
             settings = dataclasses.replace(candidate.config, method=config.method)
-            artifact = quantize_static(source, staging / f"{candidate.name}.onnx",
-                                       calibration_x, settings, variant=variant,
-                                       ranges_dir=ranges_dir)
-            record = budget_record(reference, evaluator.accuracy(artifact),
-                                   config.max_accuracy_drop)
-            p50 = evaluator.p50_ms(artifact)
+            try:  # a candidate that fails leaves the others to choose from
+                artifact = quantize_static(source, staging / f"{candidate.name}.onnx",
+                                           calibration_x, settings, variant=variant,
+                                           ranges_dir=ranges_dir)
+                record = budget_record(reference, evaluator.accuracy(artifact),
+                                       config.max_accuracy_drop)
+                p50 = evaluator.p50_ms(artifact)
+            except EdgeNNError as exc:
+                log.debug("candidate %s failed", candidate.name, exc_info=True)
+                failed[candidate.name] = str(exc)
+                continue
             rows.append({"name": candidate.name, "p50_ms": p50, "speedup_vs_fp32": fp32_p50 / p50,
                          "val_accuracy": record["accuracy"], "drop_pp": record["drop_pp"],
                          "meets_budget": record["met"]})
             built[candidate.name] = (artifact, settings)
+        if not rows:
+            raise EdgeNNError(every_candidate_failed(failed))
         best, reason = pick_candidate(rows, config.latency_noise)
         chosen, settings = built[best["name"]]
         # The search's timings stay in `selection`: the report's notes quote the final
         # measurements of the table (edgenn.run.judge.latency_notes), never these.
         notes = list(source.metadata.get("notes", []))
         selection = {"chosen": best["name"], "reason": reason, "fp32_p50_ms": fp32_p50,
-                     "candidates": rows, "threads": evaluator.threads, "batch_size": 1}
+                     "candidates": rows, "threads": evaluator.threads, "batch_size": 1,
+                     "failed_candidates": failed}
         with atomic_path(out_path) as tmp:
             shutil.copyfile(chosen.path, tmp)
         result = dataclasses.replace(
@@ -282,14 +296,51 @@ def require_budget(artifacts: Sequence[Artifact]) -> None:
         raise BudgetExceededError(verdict["message"])
 
 
+def with_preparation_note(artifact: Artifact) -> Artifact:
+    """`artifact` with a note naming the preparation steps its model needed beyond ORT's
+    own pre-processing (folded constants, an upgraded opset, a pre-processing fallback)."""
+    steps = (artifact.metadata.get("quantization") or {}).get("preparation") or []
+    unusual = [step for step in steps if step != PLAIN_PREPROCESSING]
+    if not unusual:
+        return artifact
+    notes = [*artifact.metadata.get("notes", []),
+             f"{artifact.variant}: prepared with {'; '.join(unusual)}"]
+    return dataclasses.replace(artifact, metadata={**artifact.metadata, "notes": notes})
+
+
+def every_candidate_failed(failed: dict[str, str]) -> str:
+    """One line for a static int8 search in which no candidate could be built: each
+    distinct reason once, with the candidates it stopped."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in failed.items():
+        by_reason.setdefault(reason, []).append(name)
+    return "every int8 candidate failed: " + "; ".join(
+        f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
+
+
 @dataclass
 class Variants:
-    """What `build_variants` made: the compressed ONNX artifacts, and the pruned module
-    (saved as a `.pt2` artifact too) for the passes that start from PyTorch (mobile)."""
+    """What `build_variants` made: the compressed ONNX artifacts, the pruned module
+    (saved as a `.pt2` artifact too) for the passes that start from PyTorch (mobile), and
+    the variants that could not be built, each with its reason."""
 
     artifacts: list[Artifact]
     pruned_module: Any = None
     pruned_program: Artifact | None = None
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def attempt(self, variant: str, build: Callable[[], Any]) -> Any:
+        """`build()` for one variant; a failure fails that variant alone (its reason kept
+        in `failed`, the traceback logged for `--verbose`) and returns None."""
+        try:
+            return build()
+        except EdgeNNError as exc:
+            reason = str(exc)
+        except Exception as exc:  # a library's failure: a row says so, the run goes on
+            reason = first_line(exc)
+        log.debug("%s failed", variant, exc_info=True)
+        self.failed[variant] = reason
+        return None
 
 
 def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
@@ -301,7 +352,9 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
     `model` is the trained nn.Module (for pruning), `data` the edgenn Dataset (training
     split for fine-tuning, validation split for the budget), `calibration_x` the run's one
     calibration set; `threads` and `seed` are the run's; `ranges_dir` where the build's
-    calibration tables live (static int8 measures each model's ranges once there).
+    calibration tables live (static int8 measures each model's ranges once there). Each
+    variant is built and judged on its own: one that fails is listed in `failed` with
+    its reason and the others are still built.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -316,33 +369,47 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
                                config.max_accuracy_drop)
         return dataclasses.replace(artifact, metadata={**artifact.metadata, "budget": record})
 
+    def keep(variant: str, build: Callable[[], Artifact]) -> Artifact | None:
+        say(progress, variant)
+        artifact = made.attempt(variant, build)
+        if artifact is not None:
+            artifact = with_preparation_note(artifact)
+            made.artifacts.append(artifact)
+        return artifact
+
     if "int8-dynamic" in config.variants:
-        say(progress, "int8-dynamic")
-        made.artifacts.append(judged(quantize_dynamic(
+        keep("int8-dynamic", lambda: judged(quantize_dynamic(
             onnx_artifact, workdir / "model.int8-dynamic.onnx", DynamicConfig())))
     chosen_settings = None
     if "int8-static" in config.variants:
-        static = choose_static(onnx_artifact, workdir / "model.int8-static.onnx", calibration_x,
-                               evaluator, config, progress=progress, ranges_dir=ranges_dir)
-        chosen_settings = static.metadata["selection"]["chosen"]
-        made.artifacts.append(static)
+        static = keep("int8-static", lambda: choose_static(
+            onnx_artifact, workdir / "model.int8-static.onnx", calibration_x, evaluator,
+            config, progress=progress, ranges_dir=ranges_dir))
+        chosen_settings = static.metadata["selection"]["chosen"] if static else None
     if "fp16" in config.variants:
-        say(progress, "fp16")
-        made.artifacts.append(judged(convert_fp16(onnx_artifact, workdir / "model.fp16.onnx",
-                                                  Fp16Config())))
+        keep("fp16", lambda: judged(convert_fp16(onnx_artifact, workdir / "model.fp16.onnx",
+                                                 Fp16Config())))
     if "pruned" in config.variants or "pruned-int8" in config.variants:
-        made.pruned_module, made.pruned_program, pruned = pruned_within_budget(
+        pruned = made.attempt("pruned", lambda: pruned_within_budget(
             model, data, onnx_artifact, workdir, config, judged, seed=seed,
-            train_config=train_config, progress=progress)
+            train_config=train_config, progress=progress))
+        if pruned is None:
+            reason = made.failed.pop("pruned")
+            for variant in ("pruned", "pruned-int8"):
+                if variant in config.variants:
+                    made.failed[variant] = reason if variant == "pruned" else \
+                        f"needs the pruned model, which failed: {reason}"
+            return made
+        made.pruned_module, made.pruned_program, pruned_artifact = pruned
         if "pruned" in config.variants:
-            made.artifacts.append(pruned)
+            made.artifacts.append(pruned_artifact)
         if "pruned-int8" in config.variants:
             candidates = [c for c in config.candidates if c.name == chosen_settings] \
                 or list(config.candidates)
             sub = dataclasses.replace(config, candidates=tuple(candidates))
-            made.artifacts.append(choose_static(
-                pruned, workdir / "model.pruned-int8.onnx", calibration_x, evaluator, sub,
-                variant="pruned-int8", progress=progress, reference_accuracy=reference,
+            keep("pruned-int8", lambda: choose_static(
+                pruned_artifact, workdir / "model.pruned-int8.onnx", calibration_x, evaluator,
+                sub, variant="pruned-int8", progress=progress, reference_accuracy=reference,
                 ranges_dir=ranges_dir))
     return made
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from edgenn.core import Artifact, EdgeNNError, TensorSpec, samples
 from edgenn.core.calibration import Calibration, ranges_dir_for
+from edgenn.core.errors import first_line
 from edgenn.core.results import Measurement
 from edgenn.frontend.data import Dataset, save_npz
 from edgenn.run.compress import Variants, build_variants, calibration_set
@@ -152,16 +153,18 @@ def compressed(model, data: Dataset, onnx: Artifact, calibration_x: np.ndarray,
         return Variants([]), rows
     try:
         with hooks.progress("compress", None) as advance:
-            return build_variants(model, data, onnx, config.out / "model", compression,
+            made = build_variants(model, data, onnx, config.out / "model", compression,
                                   calibration_x, threads=config.latency.threads,
                                   ranges_dir=ranges_dir_for(calibration_path(config)),
                                   seed=config.seed, train_config=config.train,
-                                  progress=lambda msg: advance(info=msg)), rows
-    except Exception as exc:  # a pass that fails: its rows say why, the run goes on
-        reason = str(exc) if isinstance(exc, EdgeNNError) else f"{type(exc).__name__}: {exc}"
+                                  progress=lambda msg: advance(info=msg))
+    except Exception as exc:  # before any variant (the fp32 model on the validation split)
+        reason = str(exc) if isinstance(exc, EdgeNNError) else first_line(exc)
         first = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
         failed = {v: f"compression failed: {first[:300]}" for v in compression.variants}
         return Variants([]), rows + _rows_for(config, failed, "failed")
+    # each variant that failed fails its own row only
+    return made, rows + _rows_for(config, made.failed, "failed")
 
 
 def _rows_for(config: RunConfig, reasons: dict[str, str], status: str) -> list[Measurement]:
