@@ -32,6 +32,7 @@ from edgenn.core import (
     UnsupportedOperatorError,
     atomic_path,
 )
+from edgenn.exporters.onnx import scored_output_notes
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def check_tflite_parity(model, tflite_path: Path, batches: Sequence[np.ndarray],
 
 
 def tflite_specs(path: str | os.PathLike[str]) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Input and output specs of a .tflite (names, shapes, dtypes)."""
+    """Input and output specs of a .tflite (names, shapes, dtypes), in the interpreter's
+    order, which is the model's (the first output is the one edgenn scores)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(str(path))
@@ -187,13 +189,14 @@ def load_tflite_artifact(path: str | os.PathLike[str]) -> Artifact:
     except (ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
         raise BadInputError(f"{path}: not a valid .tflite model ({reason})") from None
-    if len(inputs) != 1:
-        raise BadInputError(f"{path}: edgenn benchmarks models with one input; this one has "
-                            f"{len(inputs)} ({', '.join(i.name for i in inputs)})")
+    if not inputs or not outputs:
+        raise BadInputError(f"{path}: the model has {len(inputs)} input(s) and {len(outputs)} "
+                            "output(s); edgenn needs at least one of each")
     variant = "int8-static" if np.dtype(inputs[0].dtype).kind in "iu" else "fp32"
     return Artifact(path=path, format="tflite", inputs=tuple(inputs), outputs=tuple(outputs),
                     lineage=("import:tflite",),
-                    metadata={"variant": variant, "batch_size": int(inputs[0].shape[0])})
+                    metadata={"variant": variant, "batch_size": int(inputs[0].shape[0]),
+                              **scored_output_notes(outputs)})
 
 
 def _convert(model, sample):

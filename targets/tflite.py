@@ -9,13 +9,17 @@ The runner takes float32 batches of any size: a .tflite has a fixed batch (liter
 traces one), so it feeds the batch in chunks of it. A full-integer model has int8 input
 and output tensors; the runner quantizes the input with the tensor's scale and zero
 point and dequantizes the output, so callers always see float logits.
+
+A model with several inputs takes a dict {input tensor name: array} (`edgenn.core.samples`);
+of several outputs the runner returns the first in the interpreter's order (the model's
+own, which the signature's `output_0`, `output_1`, … follow), as the ONNX targets do.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from edgenn.core import (
     atomic_path,
     parse_enum,
 )
+from edgenn.core.samples import Samples
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +120,7 @@ NO_OP_PROFILER = ("LiteRT's Python package exposes no per-operator profiler (the
                   "--enable_op_profiling=true gives per-op times on the device")
 
 
-def layer_outputs(path: Path, x: np.ndarray, runtime: Runtime = Runtime.AUTO
+def layer_outputs(path: Path, x: Samples, runtime: Runtime = Runtime.AUTO
                   ) -> list[tuple[str, str, np.ndarray]]:
     """(tensor name, op name, float value over all of `x`) for every operator's output, in
     execution order: the interpreter keeps every intermediate tensor
@@ -130,21 +135,11 @@ def layer_outputs(path: Path, x: np.ndarray, runtime: Runtime = Runtime.AUTO
             model_path=str(path), experimental_preserve_all_tensors=True,
             experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
-    runner = TfliteRunner.__new__(TfliteRunner)  # reuse its input quantization only
-    detail = interpreter.get_input_details()[0]
-    runner.input = detail
-    runner.input_scale, runner.input_zero_point = _quantization(Path(path), detail, "input")
-    size = int(detail["shape"][0])
+    feeder = _Feeder(Path(path), interpreter.get_input_details())
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     ops = [op for op in interpreter._get_ops_details() if op["op_name"] != "DELEGATE"]
     values: dict[int, list[np.ndarray]] = {}
-    feed = runner.quantize_input(np.asarray(x))
-    for start in range(0, len(feed), size):
-        chunk = feed[start:start + size]
-        count = len(chunk)
-        if count < size:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - count, axis=0)])
-        interpreter.set_tensor(detail["index"], np.ascontiguousarray(chunk))
+    for count in feeder.feed_chunks(interpreter, x, pad="repeat"):
         interpreter.invoke()
         for op in ops:
             for index in op["outputs"]:
@@ -171,8 +166,75 @@ def check_tflite_file(path: Path, runtime: Runtime = Runtime.AUTO, xnnpack: bool
     TfliteRunner(Path(path), threads=1, runtime=runtime, xnnpack=xnnpack)
 
 
+class _Feeder:
+    """The model's inputs: checks a batch against them, quantizes it (int8 inputs) and sets
+    it on the interpreter one fixed-size chunk at a time."""
+
+    def __init__(self, path: Path, inputs: list[dict]) -> None:
+        self.path, self.inputs = path, inputs
+        sizes = {int(d["shape"][0]) for d in inputs}
+        if len(sizes) != 1:
+            raise BadInputError(f"{path.name}: the inputs have different batch sizes "
+                                f"({', '.join(_described(d) for d in inputs)}); edgenn feeds "
+                                "one batch of samples to every input")
+        self.batch_size = sizes.pop()
+        self.quantization = [_quantization(path, d, "input") for d in inputs]
+
+    @property
+    def names(self) -> list[str]:
+        return [d["name"] for d in self.inputs]
+
+    def arrays(self, batch: Samples) -> list[np.ndarray]:
+        """One array per input, in the interpreter's order, quantized to its dtype."""
+        if isinstance(batch, Mapping):
+            missing = [n for n in self.names if n not in batch]
+            unknown = sorted(set(batch) - set(self.names))
+            if missing or unknown:
+                raise BadInputError(f"{self.path.name}: inputs by name do not match the "
+                                    f"model's ({', '.join(self.names)}): missing "
+                                    f"{missing or 'none'}, unknown {unknown or 'none'}")
+            arrays = [np.asarray(batch[n]) for n in self.names]
+        elif len(self.inputs) != 1:
+            raise BadInputError(f"{self.path.name}: the model takes {len(self.inputs)} inputs "
+                                f"({', '.join(self.names)}); give one array per input, named "
+                                f"x.<input> (x.{self.names[0]}, …)")
+        else:
+            arrays = [np.asarray(batch)]
+        counts = {len(a) for a in arrays}
+        if len(counts) != 1:
+            raise BadInputError(f"{self.path.name}: the inputs hold different numbers of "
+                                f"samples ({', '.join(map(str, (len(a) for a in arrays)))})")
+        for detail, array in zip(self.inputs, arrays, strict=True):
+            shape = tuple(int(d) for d in detail["shape"][1:])
+            if tuple(array.shape[1:]) != shape:
+                where = f" ({detail['name']})" if len(self.inputs) > 1 else ""
+                raise BadInputError(f"{self.path.name}: input{where} of shape "
+                                    f"{tuple(array.shape)} does not fit the model's samples "
+                                    f"{shape}")
+        return [_quantized(array, detail, scale, zero_point) for array, detail,
+                (scale, zero_point) in zip(arrays, self.inputs, self.quantization, strict=True)]
+
+    def feed_chunks(self, interpreter, batch: Samples, pad: str = "zeros") -> Iterator[int]:
+        """Set each fixed-size chunk of `batch` on the interpreter and yield how many of its
+        rows are real (the last, short chunk is padded: with zeros, or by repeating its
+        last sample — a preserved intermediate tensor then holds no values zeros produce)."""
+        arrays = self.arrays(batch)
+        size, rows = self.batch_size, len(arrays[0])
+        for start in range(0, rows, size):
+            count = min(size, rows - start)
+            for detail, array in zip(self.inputs, arrays, strict=True):
+                chunk = array[start:start + size]
+                if count < size:
+                    filler = (np.repeat(chunk[-1:], size - count, axis=0) if pad == "repeat"
+                              else np.zeros((size - count, *chunk.shape[1:]), chunk.dtype))
+                    chunk = np.concatenate([chunk, filler])
+                interpreter.set_tensor(detail["index"], np.ascontiguousarray(chunk))
+            yield count
+
+
 class TfliteRunner:
-    """One interpreter; `run` maps float32 (N, *sample_shape) to float32 (N, classes)."""
+    """One interpreter; `run` maps float32 (N, *sample_shape) — or {input name: array} for a
+    model with several inputs — to its first output, float32 (N, classes)."""
 
     def __init__(self, path: Path, threads: int = 2, runtime: Runtime = Runtime.AUTO,
                  xnnpack: bool = True) -> None:
@@ -196,12 +258,15 @@ class TfliteRunner:
                                 f"({_first_line(exc)})") from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise BadInputError(f"{path}: edgenn runs models with one input and one output; "
-                                f"this one has {len(inputs)} and {len(outputs)}")
+        if not inputs or not outputs:
+            raise BadInputError(f"{path}: the model has {len(inputs)} input(s) and "
+                                f"{len(outputs)} output(s); edgenn needs at least one of each")
+        self.feeder = _Feeder(path, inputs)
+        # The first output is the one scored (the ONNX targets score their first too).
         self.input, self.output = inputs[0], outputs[0]
+        self.output_names = [o["name"] for o in outputs]
         self.path, self.threads, self.xnnpack = path, threads, xnnpack
-        self.batch_size = int(self.input["shape"][0])
+        self.batch_size = self.feeder.batch_size
         self.sample_shape = tuple(int(d) for d in self.input["shape"][1:])
         if self.runtime.startswith(Runtime.TFLITE_RUNTIME.value) and _is_dynamic_range(
                 self.interpreter, self.input):
@@ -209,24 +274,12 @@ class TfliteRunner:
                 f"{path.name}: a dynamic-range int8 model (float input, per-channel int8 "
                 "weights) runs wrong under tflite-runtime 2.14 (its hybrid kernels read "
                 f"ai-edge-quantizer's weights differently); use ai-edge-litert: {INSTALL_HINT}")
-        self.input_scale, self.input_zero_point = _quantization(path, self.input, "input")
+        self.input_scale, self.input_zero_point = self.feeder.quantization[0]
         self.output_scale, self.output_zero_point = _quantization(path, self.output, "output")
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch)
-        if tuple(batch.shape[1:]) != self.sample_shape:
-            raise BadInputError(f"{self.path.name}: input of shape {tuple(batch.shape)} does "
-                                f"not fit the model's samples {self.sample_shape}")
-        feed = self.quantize_input(batch)
-        size = self.batch_size
+    def run(self, batch: Samples) -> np.ndarray:
         results = []
-        for start in range(0, len(feed), size):
-            chunk = feed[start:start + size]
-            count = len(chunk)
-            if count < size:  # the last, short chunk: pad with zeros, drop their outputs
-                pad = np.zeros((size - count, *chunk.shape[1:]), dtype=chunk.dtype)
-                chunk = np.concatenate([chunk, pad])
-            self.interpreter.set_tensor(self.input["index"], np.ascontiguousarray(chunk))
+        for count in self.feeder.feed_chunks(self.interpreter, batch):
             self.interpreter.invoke()
             results.append(self.interpreter.get_tensor(self.output["index"])[:count].copy())
         if not results:
@@ -234,13 +287,8 @@ class TfliteRunner:
         return self.dequantize_output(np.concatenate(results))
 
     def quantize_input(self, batch: np.ndarray) -> np.ndarray:
-        """Float samples → the input tensor's dtype (int8: x / scale + zero point)."""
-        dtype = np.dtype(self.input["dtype"])
-        if self.input_scale is None:
-            return batch.astype(dtype, copy=False)
-        info = np.iinfo(dtype)
-        scaled = np.round(batch.astype(np.float32) / self.input_scale) + self.input_zero_point
-        return np.clip(scaled, info.min, info.max).astype(dtype)
+        """Float samples → the (first) input tensor's dtype (int8: x / scale + zero point)."""
+        return _quantized(batch, self.input, self.input_scale, self.input_zero_point)
 
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
         if self.output_scale is None:
@@ -249,9 +297,26 @@ class TfliteRunner:
                 * np.float32(self.output_scale)).astype(np.float32)
 
     def metrics(self) -> dict[str, Any]:
+        scored = {"scored_output": self.output["name"],
+                  "outputs": len(self.output_names)} if len(self.output_names) > 1 else {}
         return {"runtime": self.runtime, "xnnpack": self.xnnpack,
                 "input_dtype": np.dtype(self.input["dtype"]).name,
-                "tflite_batch": self.batch_size}
+                "tflite_batch": self.batch_size, **scored}
+
+
+def _quantized(batch: np.ndarray, detail: dict, scale: float | None, zero_point: int
+               ) -> np.ndarray:
+    """Float samples → the input tensor's dtype (int8: x / scale + zero point)."""
+    dtype = np.dtype(detail["dtype"])
+    if scale is None:
+        return batch.astype(dtype, copy=False)
+    info = np.iinfo(dtype)
+    scaled = np.round(batch.astype(np.float32) / scale) + zero_point
+    return np.clip(scaled, info.min, info.max).astype(dtype)
+
+
+def _described(detail: dict) -> str:
+    return f"{detail['name']} {tuple(int(d) for d in detail['shape'])}"
 
 
 def _quantization(path: Path, detail: dict, role: str) -> tuple[float | None, int]:

@@ -151,7 +151,8 @@ class OrtRunner:
 
 class TfliteRunner:
     """A LiteRT/TFLite interpreter as the host's tflite runner drives it: int8 inputs and
-    outputs quantized with their per-tensor scale, a fixed batch fed in chunks."""
+    outputs quantized with their per-tensor scale, a fixed batch fed in chunks, several
+    inputs fed from a dict by tensor name, the first output returned."""
 
     def __init__(self, np, path, threads, xnnpack):
         self.module_name = first_importable(RUNTIMES["tflite"])
@@ -164,13 +165,13 @@ class TfliteRunner:
             model_path=path, num_threads=threads, experimental_op_resolver_type=(
                 resolver.AUTO if xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
         self.interpreter.allocate_tensors()
-        inputs = self.interpreter.get_input_details()
+        self.inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"edgenn runs .tflite models with one input and one output; "
-                             f"this one has {len(inputs)} and {len(outputs)}")
+        if not self.inputs or not outputs:
+            raise ValueError(f"the .tflite model has {len(self.inputs)} input(s) and "
+                             f"{len(outputs)} output(s); edgenn needs at least one of each")
         self.np, self.xnnpack = np, xnnpack
-        self.input, self.output = inputs[0], outputs[0]
+        self.input, self.output = self.inputs[0], outputs[0]  # the first output is scored
         self.batch_size = int(self.input["shape"][0])
         float_input = np.dtype(self.input["dtype"]).kind == "f"
         if self.module_name == "tflite_runtime" and float_input and any(
@@ -179,7 +180,8 @@ class TfliteRunner:
                 for t in self.interpreter.get_tensor_details()):
             raise ValueError("a dynamic-range int8 model runs wrong under tflite-runtime "
                              "2.14; install ai-edge-litert on the device")
-        self.input_q, self.output_q = self._scale(self.input), self._scale(self.output)
+        self.input_qs = [self._scale(d) for d in self.inputs]
+        self.output_q = self._scale(self.output)
         self.version = module_version(self.module_name)
 
     def _scale(self, detail):
@@ -190,23 +192,36 @@ class TfliteRunner:
             raise ValueError("an integer input or output without a per-tensor scale")
         return float(scale), int(zero_point)
 
+    def _quantized(self, batch, detail, quantization):
+        np = self.np
+        dtype = np.dtype(detail["dtype"])
+        if quantization is None:
+            return batch.astype(dtype, copy=False)
+        info = np.iinfo(dtype)
+        scaled = np.round(batch.astype(np.float32) / quantization[0]) + quantization[1]
+        return np.clip(scaled, info.min, info.max).astype(dtype)
+
     def run(self, batch):
         np, interpreter = self.np, self.interpreter
-        dtype = np.dtype(self.input["dtype"])
-        if self.input_q is None:
-            feed = batch.astype(dtype, copy=False)
+        if isinstance(batch, dict):
+            arrays = [batch[d["name"]] for d in self.inputs]
+        elif len(self.inputs) != 1:
+            raise ValueError(f"the model takes {len(self.inputs)} inputs: give one array per "
+                             "input, named x.<input>")
         else:
-            info = np.iinfo(dtype)
-            scaled = np.round(batch.astype(np.float32) / self.input_q[0]) + self.input_q[1]
-            feed = np.clip(scaled, info.min, info.max).astype(dtype)
+            arrays = [batch]
+        # (no zip(strict=): the device's Python may be older than 3.10)
+        feeds = [self._quantized(arrays[i], self.inputs[i], self.input_qs[i])
+                 for i in range(len(self.inputs))]
         size, results = self.batch_size, []
-        for start in range(0, len(feed), size):
-            chunk = feed[start:start + size]
-            rows = len(chunk)
-            if rows < size:  # the last, short chunk: pad with zeros, drop their outputs
-                chunk = np.concatenate([chunk, np.zeros((size - rows, *chunk.shape[1:]),
-                                                        dtype=chunk.dtype)])
-            interpreter.set_tensor(self.input["index"], np.ascontiguousarray(chunk))
+        for start in range(0, len(feeds[0]), size):
+            rows = min(size, len(feeds[0]) - start)
+            for detail, feed in [(self.inputs[i], feeds[i]) for i in range(len(feeds))]:
+                chunk = feed[start:start + size]
+                if rows < size:  # the last, short chunk: pad with zeros, drop their outputs
+                    chunk = np.concatenate([chunk, np.zeros((size - rows, *chunk.shape[1:]),
+                                                            dtype=chunk.dtype)])
+                interpreter.set_tensor(detail["index"], np.ascontiguousarray(chunk))
             interpreter.invoke()
             results.append(interpreter.get_tensor(self.output["index"])[:rows].copy())
         raw = np.concatenate(results)
