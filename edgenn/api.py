@@ -25,7 +25,7 @@ from edgenn.run.config import CompressionConfig, Hooks, LatencySettings, RunConf
 from edgenn.run.recipe import build_config, load_recipe
 
 __all__ = ["CompressionConfig", "Hooks", "LatencySettings", "Report", "RunConfig", "bench",
-           "build_config", "load_recipe", "run"]
+           "build_config", "load_recipe", "quantize", "run"]
 
 
 def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
@@ -103,6 +103,26 @@ def check_device(name: str):
     from edgenn.devices import get_device, probe
 
     return probe(get_device(name))
+
+
+def quantize(model: str | os.PathLike[str], out: str | os.PathLike[str] = "edgenn-out", *,
+             mode: str = "static", data: str | os.PathLike[str] | None = None,
+             static=None, auto: bool = False, max_accuracy_drop: float | None = None,
+             calibration_samples: int = 256, seed: int = 0, threads: int = 2,
+             progress=None):
+    """`edgenn quantize`: an ONNX model's int8 (static: calibrated on `data`'s training
+    split; dynamic) or fp16 copy in `out`. `static` is a `StaticConfig` (default: QDQ,
+    uint8 activations, per-channel int8 weights); `auto` measures every candidate setting
+    on the cpu target; with `max_accuracy_drop` the validation accuracy is held to it
+    (sensitive nodes kept in float). Returns (source artifact, quantized artifact); a
+    model problem is an `EdgeNNError` naming the step."""
+    from edgenn.quantize.onnx_int8 import StaticConfig
+    from edgenn.run.quantize_file import QuantizeJob, quantize_file
+
+    job = QuantizeJob(Path(model), Path(out), mode, None if data is None else Path(data),
+                      static or StaticConfig(), auto, max_accuracy_drop, calibration_samples,
+                      seed, threads)
+    return quantize_file(job, progress)
 
 
 def profile(model: str | os.PathLike[str], data: str | os.PathLike[str],

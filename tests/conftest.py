@@ -6,6 +6,7 @@ Expensive objects are built once per session in a temporary directory.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +80,16 @@ def cnn_snn_artifacts(cnn_artifacts, digits, tmp_path_factory):
                     digits.x_train, digits.y_train)
     return [replace(a, metadata={**a.metadata, "calibration_data": str(path)})
             for a in cnn_artifacts]
+
+
+@pytest.fixture(scope="session")
+def wild_graphs():
+    """Builders of small graphs with the traits of models other projects ship
+    (tests/wild_graphs.py), each writing one .onnx where the test says."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("wild_graphs",
+                                                  Path(__file__).with_name("wild_graphs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

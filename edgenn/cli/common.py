@@ -137,8 +137,17 @@ def show_report(ui, report: Report, out: Path | None = None) -> None:
     from rich.markup import escape
 
     from edgenn.report import spiking
-    from edgenn.report.table import notes, reasons, recommended_lines, rich_table
+    from edgenn.report.table import (
+        no_variant_headline,
+        notes,
+        reasons,
+        recommended_lines,
+        rich_table,
+    )
 
+    headline = no_variant_headline(report)
+    if headline:
+        ui.print(f"[bold red]{escape(headline)}[/bold red]")
     ui.print(rich_table(report, ui.out.width, ui.wide))
     for line in recommended_lines(report):
         ui.print(f"[green]recommended[/green] {escape(line)}")

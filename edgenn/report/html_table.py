@@ -18,7 +18,7 @@ from typing import Any
 from edgenn.core.results import Measurement, Report
 from edgenn.report.palette import target_color
 from edgenn.report.plot_data import pareto_rows
-from edgenn.report.table import human_bytes
+from edgenn.report.table import human_bytes, no_variant_headline
 
 MINUS = "−"  # U+2212, as in the terminal table
 
@@ -235,7 +235,10 @@ def _recommended_variants(report: Report) -> dict[str, str]:
 def verdict_section(report: Report) -> str:
     """The answer first: the accuracy budget's verdict and the recommended variant per
     target ("" when the report has neither)."""
-    parts = [_budget_banner(report.extra.get("budget")), _recommended_list(report)]
+    headline = no_variant_headline(report)
+    parts = [f'<p class="banner over" id="no-variant"><strong>{_e(headline)}</strong></p>'
+             if headline else "",
+             _budget_banner(report.extra.get("budget")), _recommended_list(report)]
     parts = [p for p in parts if p]
     if not parts:
         return ""

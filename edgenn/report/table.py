@@ -93,6 +93,23 @@ def _status(row: Measurement) -> str:
     return f"ok ⚠ −{drop:.1f} pp"
 
 
+UNCOMPRESSED = ("fp32", "–")  # variants that are the model as given, not a compression
+
+
+def no_variant_headline(report: Report) -> str | None:
+    """When the run asked for compressed variants and none of them could be built and
+    measured, one line that says so, with each variant's reason; None otherwise."""
+    compressed = [r for r in report.rows if r.variant not in UNCOMPRESSED]
+    if not compressed or any(r.status == "ok" for r in compressed):
+        return None
+    why = {}
+    for row in compressed:
+        why.setdefault(row.variant, short_reason(row.reason or row.status, 60))
+    return ("No compressed variant could be built: "
+            + "; ".join(f"{variant} — {reason}" for variant, reason in why.items())
+            + " (whole reasons below)")
+
+
 def recommended_lines(report: Report) -> list[str]:
     """"cpu: int8-static — why" for every target with a recommended variant."""
     chosen = report.extra.get("recommended") or {}
@@ -147,6 +164,9 @@ def render_markdown(report: Report) -> str:
     lines = ["# edgenn report", ""]
     if report.settings:
         lines += [f"Settings: {settings_line(report)}", ""]
+    headline = no_variant_headline(report)
+    if headline:
+        lines += [f"**{headline}**", ""]
     picks = recommended_lines(report)
     if picks:
         lines += ["## Recommended per target", ""] + [f"- {p}" for p in picks] + [""]

@@ -65,37 +65,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace, ui) -> int:
-    import dataclasses
-    from pathlib import Path
-
+    from edgenn.api import quantize
     from edgenn.core import BadInputError
-    from edgenn.exporters.onnx import load_onnx_artifact
-    from edgenn.frontend.data import load_dataset
-    from edgenn.quantize.fp16 import convert_fp16
-    from edgenn.quantize.onnx_int8 import (
-        DynamicConfig,
-        StaticConfig,
-        quantize_dynamic,
-        quantize_static,
-    )
-    from edgenn.run.compress import (
-        Evaluator,
-        budget_record,
-        calibration_set,
-        choose_static,
-        enforce_budget,
-        require_budget,
-    )
-    from edgenn.run.config import CompressionConfig
+    from edgenn.quantize.onnx_int8 import StaticConfig
+    from edgenn.run.compress import require_budget
 
     # Every option is checked before any file is written.
     static = StaticConfig(method=args.method, activation_type=args.activation_type,
                           per_channel=not args.per_tensor, quant_format=args.format,
                           nodes_to_exclude=tuple(args.exclude))
-    config = CompressionConfig(method=static.method, max_accuracy_drop=args.max_accuracy_drop,
-                               calibration_samples=args.calibration_samples)
-    if args.auto and args.mode != "static":
-        raise BadInputError(f"--auto applies to --mode static, not --mode {args.mode}")
     if args.auto:  # --auto measures its own candidate settings: these would be ignored
         fixed = [flag for flag, given in (
             ("--activation-type", args.activation_type != "uint8"),
@@ -104,48 +82,22 @@ def execute(args: argparse.Namespace, ui) -> int:
         if fixed:
             raise BadInputError(f"--auto chooses the quantization settings itself; drop "
                                 f"{', '.join(fixed)} or drop --auto")
-    source = load_onnx_artifact(args.model)
-    needs_data = args.mode == "static" or args.max_accuracy_drop is not None
-    data = load_dataset(args.data) if needs_data else None  # bad data: nothing written
-    if data is not None and (args.auto or args.max_accuracy_drop is not None) \
-            and not data.labelled:
-        raise BadInputError("--auto and --max-accuracy-drop judge accuracy: the data need "
-                            "labels (y)")
-    from edgenn.core import prepare_out_dir
-
-    out_dir = prepare_out_dir(Path(args.out))
-    stem = Path(args.model).stem
-    if args.mode == "fp16":
-        result = convert_fp16(source, out_dir / f"{stem}.fp16.onnx")
-    elif args.mode == "dynamic":
-        result = quantize_dynamic(source, out_dir / f"{stem}.int8-dynamic.onnx",
-                                  DynamicConfig(nodes_to_exclude=tuple(args.exclude)))
-    else:
-        calibration = calibration_set(data.x_train, config.calibration_samples, args.seed)
-        evaluator = Evaluator(data.x_val, data.y_val, args.threads)
-        out = out_dir / f"{stem}.int8-static.onnx"
-        if args.auto:
-            result = choose_static(source, out, calibration, evaluator, config,
-                                   progress=ui.status)
-        else:
-            result = quantize_static(source, out, calibration, static)
-            if args.max_accuracy_drop is not None:
-                result = enforce_budget(source, result, static, calibration, evaluator,
-                                        config, progress=ui.status)
-    if args.max_accuracy_drop is not None and "budget" not in result.metadata:
-        evaluator = Evaluator(data.x_val, data.y_val, args.threads)
-        record = budget_record(evaluator.accuracy(source), evaluator.accuracy(result),
-                               args.max_accuracy_drop)
-        result = dataclasses.replace(result, metadata={**result.metadata, "budget": record})
-    ui.print(f"wrote {result.path} ({result.size_bytes()} bytes, "
-             f"{result.size_bytes() / max(source.size_bytes(), 1):.2f}× the fp32 model)")
+    source, result = quantize(
+        args.model, args.out, mode=args.mode, data=args.data, static=static, auto=args.auto,
+        max_accuracy_drop=args.max_accuracy_drop,
+        calibration_samples=args.calibration_samples, seed=args.seed, threads=args.threads,
+        progress=ui.status)
+    ratio = result.size_bytes() / max(source.size_bytes(), 1)
+    ui.print(f"wrote {result.path} ({result.size_bytes()} bytes, {ratio:.2f}× the fp32 model)")
     budget = result.metadata.get("budget")
     if budget:
         ui.print(f"validation accuracy {budget['accuracy']:.4f} vs fp32 "
                  f"{budget['reference_accuracy']:.4f} (drop {budget['drop_pp']:.2f} pp)")
+    steps = (result.metadata.get("quantization") or {}).get("preparation") or []
+    if steps:
+        ui.print(f"prepared with: {'; '.join(steps)}")
     for note in result.metadata.get("notes", []):
         ui.print(f"note: {note}")
-    emit_artifact(ui, args, result, size_ratio=result.size_bytes() / max(source.size_bytes(), 1),
-                  budget=budget)
+    emit_artifact(ui, args, result, size_ratio=ratio, budget=budget)
     require_budget([result])
     return 0
