@@ -322,7 +322,8 @@ def assert_one_line(code: int, expected: int, stderr: str, fragment: str) -> Non
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_the_build_survives(case, corpus, tmp_path, capsys):
+def test_bad_input_is_one_line_and_the_build_survives(case, corpus, tmp_path, capsys,
+                                                      monkeypatch):
     _, argv, expected, fragment = case
     out = good_build(tmp_path)
     before = snapshot(out)
@@ -331,9 +332,13 @@ def test_bad_input_is_one_line_and_the_build_survives(case, corpus, tmp_path, ca
         argv += ["--out", str(out), "--quiet"]
     if argv[0] == "run":
         argv += [a for a in QUICK if a not in argv]
+    here = tmp_path / "working-directory"  # nothing may be left in the user's folder
+    here.mkdir()
+    monkeypatch.chdir(here)
     capsys.readouterr()
     code = call(argv)
     assert_one_line(code, expected, capsys.readouterr().err, fragment)
+    assert sorted(p.name for p in here.iterdir()) == []
     if argv[0] in ("run", "bench"):
         assert snapshot(out) == before
 
