@@ -179,7 +179,11 @@ def graph_specs(proto) -> tuple[list[TensorSpec], list[TensorSpec]]:
 
 def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:
     """An artifact for an ONNX file edgenn did not make; a clear error if it is not ONNX."""
+    from dataclasses import replace
+
     import onnx
+
+    from edgenn.core.artifact import batch_axis_for
 
     path = Path(path)
     if not path.is_file():
@@ -202,6 +206,9 @@ def load_onnx_artifact(path: str | os.PathLike[str]) -> Artifact:
     inputs, outputs = graph_specs(proto)
     if not inputs:
         raise BadInputError(f"{path}: the model has no inputs to feed")
+    # each input's layout as its shape implies (a state [2, batch, 128] takes its samples on
+    # axis 1, a scalar one value per run); a data file may say otherwise
+    inputs = [replace(spec, batch_axis=batch_axis_for(spec.shape)) for spec in inputs]
     extra = external_files(proto, path.parent)
     missing = [str(p) for p in extra if not p.exists()]
     if missing:

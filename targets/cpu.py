@@ -3,7 +3,8 @@
 `compile` applies ONNX Runtime's graph optimisations once and saves the optimised model
 as the compiled artifact (with its weights in an external data file of its own when the
 source keeps them outside the model); `load` opens a session on it with the requested
-threads. A model whose input fixes the batch size runs larger batches in chunks.
+threads. A model whose input fixes the batch size runs larger batches in chunks; each
+input is fed in its layout (the artifact's `TensorSpec.batch_axis`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, RunOptions
+from edgenn.core.artifact import TensorSpec
 from edgenn.core.samples import Samples
 from edgenn.core.target import (
+    ModelInput,
+    batch_size_of,
     brought_by_user,
-    fixed_batch_size,
+    feed_inputs,
     fixed_size_chunks,
     model_feed,
     run_in_fixed_batches,
@@ -100,13 +104,14 @@ class CpuTarget:
                                optimization=self.optimization)
 
     def load(self, artifact: Artifact, options: RunOptions) -> CpuRunner:
-        return CpuRunner(artifact.path, options.threads)
+        return CpuRunner(artifact.path, options.threads, artifact.inputs)
 
     def profile(self, artifact: Artifact, batches: Sequence[Samples], threads: int
                 ) -> list[dict]:
         """Per-node kernel times of `artifact` over `batches` (the first a warm-up) from
         ONNX Runtime's profiler, in a session of its own (see `profile_nodes`)."""
-        return profile_nodes(artifact.path, session_feeds(artifact.path, batches, None),
+        return profile_nodes(artifact.path,
+                             session_feeds(artifact.path, batches, None, artifact.inputs),
                              threads, None)
 
 
@@ -130,19 +135,21 @@ def open_session(path: Path, threads: int, providers: list | None = None,
 
 
 class CpuRunner:
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, specs: Sequence[TensorSpec] = ()) -> None:
         self.session = open_session(path, threads)
-        inputs = self.session.get_inputs()
-        first = inputs[0]
+        self.inputs = session_inputs(self.session, specs)
+        first = self.inputs[0]
         self.input_name = first.name
-        self.input_dtype = np.dtype(ORT_TYPES.get(first.type, np.float32))
-        self.inputs = [(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32))) for i in inputs]
-        self.batch_size = fixed_batch_size(first.shape)  # None: any batch runs at once
+        self.input_dtype = first.dtype
+        self.batch_size = batch_size_of(self.inputs)  # None: any batch runs at once
+        # one input, samples on axis 0, any batch: fed as it comes
+        self._plain = self.batch_size is None and len(self.inputs) == 1 and \
+            first.batch_axis == 0
         self.threads = threads
         self._session_run = self.session.run  # bound once: run() sits inside timed loops
 
     def run(self, batch: Samples) -> np.ndarray:
-        if self.batch_size is None and not isinstance(batch, dict):
+        if self._plain and not isinstance(batch, dict):
             # the common case stays one call, no helper: run() is what the harness times
             if batch.dtype is not self.input_dtype and batch.dtype != self.input_dtype:
                 batch = batch.astype(self.input_dtype)
@@ -205,15 +212,21 @@ def _shapes(typed: list) -> list[list[int]]:
             and entry]
 
 
-def session_feeds(path: Path, batches: Sequence[Samples], providers: list | None
-                  ) -> list[dict[str, np.ndarray]]:
+def session_inputs(session, specs: Sequence[TensorSpec] = ()) -> list[ModelInput]:
+    """How to feed an ONNX Runtime session's inputs: dtype, declared shape and the layout
+    the artifact's specs give (else the one each shape implies)."""
+    return feed_inputs([(i.name, ORT_TYPES.get(i.type, np.float32), i.shape)
+                        for i in session.get_inputs()], specs)
+
+
+def session_feeds(path: Path, batches: Sequence[Samples], providers: list | None,
+                  specs: Sequence[TensorSpec] = ()) -> list[dict[str, np.ndarray]]:
     """One feed per batch for the model at `path`, cut to the batch its input fixes."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
-    inputs = [(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32)))
-              for i in session.get_inputs()]
-    fixed = fixed_batch_size(session.get_inputs()[0].shape)
+    inputs = session_inputs(session, specs)
+    fixed = batch_size_of(inputs)
     feeds = []
     for batch in batches:
         if fixed is not None:

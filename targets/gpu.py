@@ -24,11 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, RunOptions, TargetUnavailableError, parse_enum
+from edgenn.core import (
+    Artifact,
+    BadInputError,
+    RunOptions,
+    TargetUnavailableError,
+    parse_enum,
+    samples,
+)
+from edgenn.core.artifact import TensorSpec
+from edgenn.core.samples import Samples
 from edgenn.core.target import (
+    batch_size_of,
     brought_by_user,
-    fixed_batch_size,
     fixed_size_chunks,
+    model_feed,
     run_in_fixed_batches,
 )
 
@@ -166,7 +176,7 @@ class GpuTarget:
         cache = Path(str(artifact.metadata.get("trt_cache", ""))) or None
         providers = choose_providers(ort.get_available_providers(), self.provider,
                                      self.fp16 or artifact.variant == "fp16", cache)
-        return GpuRunner(artifact.path, providers, options.threads)
+        return GpuRunner(artifact.path, providers, options.threads, artifact.inputs)
 
     def profile(self, artifact: Artifact, batches: Sequence[np.ndarray], threads: int
                 ) -> list[dict]:
@@ -179,8 +189,9 @@ class GpuTarget:
         cache = Path(str(artifact.metadata.get("trt_cache", ""))) or None
         providers = choose_providers(ort.get_available_providers(), self.provider,
                                      self.fp16 or artifact.variant == "fp16", cache)
-        return profile_nodes(artifact.path, session_feeds(artifact.path, batches, providers),
-                             threads, providers)
+        return profile_nodes(
+            artifact.path, session_feeds(artifact.path, batches, providers, artifact.inputs),
+            threads, providers)
 
 
 def copy_with_external_data(artifact: Artifact, out: Path) -> list[Path]:
@@ -213,68 +224,73 @@ def copy_with_external_data(artifact: Artifact, out: Path) -> list[Path]:
 class GpuRunner:
     """IO-bound session: inputs copied to the device, outputs copied back, per run."""
 
-    def __init__(self, path: Path, providers: list, threads: int) -> None:
+    def __init__(self, path: Path, providers: list, threads: int,
+                 specs: Sequence[TensorSpec] = ()) -> None:
         import onnxruntime as ort
+
+        from edgenn.targets.cpu import session_inputs
 
         session_options = ort.SessionOptions()
         session_options.intra_op_num_threads = threads
         session_options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), session_options, providers=providers)
-        first = self.session.get_inputs()[0]
-        self.input_name = first.name
-        self.input_dtype = np.float16 if first.type == "tensor(float16)" else np.float32
-        self.batch_size = fixed_batch_size(first.shape)  # None: any batch runs at once
+        self.inputs = session_inputs(self.session, specs)  # each fed in its layout
+        self.batch_size = batch_size_of(self.inputs)  # None: any batch runs at once
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self._last_batch: np.ndarray | None = None
+        self._last_batch: Samples | None = None
 
-    def _bind(self, batch: np.ndarray):
-        """An IO binding with `batch` copied to the device and outputs left there."""
+    def _bind(self, batch: Samples):
+        """An IO binding with every input of `batch` copied to the device and outputs
+        left there."""
         import onnxruntime as ort
 
         binding = self.session.io_binding()
-        device_input = ort.OrtValue.ortvalue_from_numpy(
-            np.ascontiguousarray(batch, dtype=self.input_dtype), "cuda", 0)
-        binding.bind_ortvalue_input(self.input_name, device_input)
+        device_inputs = []
+        for name, array in model_feed(batch, self.inputs).items():
+            device_input = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array),
+                                                            "cuda", 0)
+            binding.bind_ortvalue_input(name, device_input)
+            device_inputs.append(device_input)
         for name in self.output_names:
             binding.bind_output(name, "cuda", 0)
-        return binding, device_input  # the OrtValue must outlive the binding's use
+        return binding, device_inputs  # the OrtValues must outlive the binding's use
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: Samples) -> np.ndarray:
         self._last_batch = batch
         return run_in_fixed_batches(self._run_once, batch, self.batch_size)
 
-    def _run_once(self, batch: np.ndarray) -> np.ndarray:
-        binding, _device_input = self._bind(batch)
+    def _run_once(self, batch: Samples) -> np.ndarray:
+        binding, _device_inputs = self._bind(batch)
         self.session.run_with_iobinding(binding)
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
-    def device_bound_batch(self, batch: np.ndarray) -> np.ndarray:
+    def device_bound_batch(self, batch: Samples) -> Samples:
         """What one device run takes of `batch`: all of it, or one chunk of a fixed batch."""
-        if self.batch_size is None or len(batch) == self.batch_size:
+        if self.batch_size is None or samples.count(batch) == self.batch_size:
             return batch
         return next(fixed_size_chunks(batch, self.batch_size))[0]
 
-    def device_latency_ms(self, batch: np.ndarray, runs: int = 100) -> list[float]:
+    def device_latency_ms(self, batch: Samples, runs: int = 100) -> list[float]:
         """Latency with input and output left on the device: no host↔device copies. For a
         model that fixes its batch size, that of one chunk (see `device_bound_batch`)."""
-        binding, _device_input = self._bind(self.device_bound_batch(batch))
+        binding, _device_inputs = self._bind(self.device_bound_batch(batch))
         for _ in range(10):
             self.session.run_with_iobinding(binding)
-        samples = []
+        timings = []
         for _ in range(runs):
             binding.synchronize_inputs()
             start = time.perf_counter()
             self.session.run_with_iobinding(binding)
             binding.synchronize_outputs()
-            samples.append((time.perf_counter() - start) * 1000.0)
-        return samples
+            timings.append((time.perf_counter() - start) * 1000.0)
+        return timings
 
     def metrics(self) -> dict:
         figures: dict = {"providers": self.session.get_providers()}
         if self._last_batch is not None:
-            samples = self.device_latency_ms(self._last_batch)
+            timings = self.device_latency_ms(self._last_batch)
             figures["device_latency_ms"] = {
-                "p50": float(np.percentile(samples, 50)),
-                "p90": float(np.percentile(samples, 90)), "runs": len(samples),
-                "batch_size": len(self.device_bound_batch(self._last_batch))}
+                "p50": float(np.percentile(timings, 50)),
+                "p90": float(np.percentile(timings, 90)), "runs": len(timings),
+                "batch_size": samples.count(self.device_bound_batch(self._last_batch))}
         return figures

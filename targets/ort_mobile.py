@@ -24,14 +24,10 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import Artifact, BadInputError, EdgeNNError, RunOptions, parse_enum
+from edgenn.core.artifact import TensorSpec
 from edgenn.core.samples import Samples
-from edgenn.core.target import (
-    brought_by_user,
-    fixed_batch_size,
-    model_feed,
-    run_in_fixed_batches,
-)
-from edgenn.targets.cpu import ORT_TYPES, profile_nodes, session_feeds
+from edgenn.core.target import batch_size_of, brought_by_user, model_feed, run_in_fixed_batches
+from edgenn.targets.cpu import profile_nodes, session_feeds, session_inputs
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +118,14 @@ class OrtMobileTarget:
         if artifact.format != "ort":
             raise BadInputError(f"ort-mobile loads compiled .ort models, got {artifact.format} "
                                 f"({artifact.path})")
-        return OrtMobileRunner(artifact.path, options.threads)
+        return OrtMobileRunner(artifact.path, options.threads, artifact.inputs)
 
     def profile(self, artifact: Artifact, batches: Sequence[Samples], threads: int
                 ) -> list[dict]:
         """Per-node kernel times of `artifact` over `batches` (the first a warm-up) from
         ONNX Runtime's profiler, in a session of its own (see `profile_nodes`)."""
-        return profile_nodes(artifact.path, session_feeds(artifact.path, batches, None),
+        return profile_nodes(artifact.path,
+                             session_feeds(artifact.path, batches, None, artifact.inputs),
                              threads, None)
 
 
@@ -156,7 +153,7 @@ def required_operators(config_path: Path) -> dict[str, set[str]]:
 
 
 class OrtMobileRunner:
-    def __init__(self, path: Path, threads: int) -> None:
+    def __init__(self, path: Path, threads: int, specs: Sequence[TensorSpec] = ()) -> None:
         import onnxruntime as ort
 
         if not Path(path).is_file():
@@ -174,10 +171,8 @@ class OrtMobileRunner:
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
             raise BadInputError(f"{path}: not a valid .ort model ({first})") from None
-        first_input = self.session.get_inputs()[0]
-        self.inputs = [(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32)))
-                       for i in self.session.get_inputs()]
-        self.batch_size = fixed_batch_size(first_input.shape)  # None: any batch at once
+        self.inputs = session_inputs(self.session, specs)
+        self.batch_size = batch_size_of(self.inputs)  # None: any batch at once
         self.threads = threads
 
     def run(self, batch: Samples) -> np.ndarray:

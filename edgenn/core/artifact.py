@@ -11,21 +11,56 @@ from typing import Any
 
 from edgenn.core.config import jsonable
 
+# Names a model's exporter gives the dimension that counts samples (matched lower-case).
+BATCH_DIM_NAMES = ("batch", "batch_size", "batchsize", "bs", "b", "n", "num_samples")
+
+
+def batch_axis_for(shape: Sequence[int | str | None]) -> int | None:
+    """Where a model input of `shape` takes its samples, read from the shape alone: None
+    (one value for the whole run) for a scalar; the symbolic dimension when there is
+    exactly one; else the one named like a batch (`BATCH_DIM_NAMES`, or a name holding
+    "batch"); else 0. A data file may say otherwise (`edgenn.frontend.data`)."""
+    if not len(shape):
+        return None
+    symbolic = [axis for axis, dim in enumerate(shape) if not isinstance(dim, int)]
+    if len(symbolic) == 1:
+        return symbolic[0]
+    named = [axis for axis in symbolic if isinstance(shape[axis], str) and (
+        shape[axis].lower() in BATCH_DIM_NAMES or "batch" in shape[axis].lower())]
+    return named[0] if named else 0
+
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One input or output of a model: name, shape (a str for a symbolic dim), dtype."""
+    """One input or output of a model: name, shape (a str for a symbolic dim), dtype, and
+    for an input how it is fed: `batch_axis` is the dimension that holds the samples of a
+    batch (0 for most models; 1 for an RNN state [2, batch, 128]), None for an input that
+    takes one value for the whole run (a sample rate, shape [])."""
 
     name: str
     shape: tuple[int | str, ...]
     dtype: str = "float32"
+    batch_axis: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
+                "batch_axis": self.batch_axis}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
-        return cls(str(data["name"]), tuple(data["shape"]), str(data.get("dtype", "float32")))
+        axis = data.get("batch_axis", 0)  # written before layouts existed: samples on axis 0
+        return cls(str(data["name"]), tuple(data["shape"]), str(data.get("dtype", "float32")),
+                   None if axis is None else int(axis))
+
+    def describe_shape(self) -> str:
+        """The whole shape with the batch where it is: `2×(batch)×16`; `(batch of 1)×64`
+        for a fixed batch; `a scalar` or `4×8` plus "for the whole run" for a constant."""
+        if self.batch_axis is None:
+            dims = "×".join(map(str, self.shape)) if self.shape else "a scalar"
+            return f"{dims}, one value for the whole run"
+        return "×".join(
+            (f"(batch of {dim})" if isinstance(dim, int) else "(batch)")
+            if axis == self.batch_axis else str(dim) for axis, dim in enumerate(self.shape))
 
 
 @dataclass(frozen=True)

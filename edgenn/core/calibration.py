@@ -23,6 +23,7 @@ import inspect
 import json
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -31,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from edgenn.core import samples
+from edgenn.core.artifact import TensorSpec
 from edgenn.core.config import parse_enum
 from edgenn.core.errors import BadInputError
 from edgenn.core.files import external_files, sha256_of
 from edgenn.core.preparation import prepare
-from edgenn.core.target import model_feed
+from edgenn.core.target import ModelInput, batch_size_of, feed_inputs, model_feed
 
 log = logging.getLogger(__name__)
 
@@ -183,20 +185,21 @@ def _number(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def model_inputs(path: Path) -> tuple[list[tuple[str, np.dtype]], int | None]:
-    """The model's inputs (name, NumPy dtype), and its batch size when the (first) input
-    fixes it."""
+def model_inputs(path: Path, specs: Sequence[TensorSpec] = ()
+                 ) -> tuple[list[ModelInput], int | None]:
+    """The model's inputs (name, NumPy dtype, layout: the specs' where given, else the one
+    each shape implies), and the batch size the model fixes, if any."""
     import onnx
     from onnx.helper import tensor_dtype_to_np_dtype
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
-    inputs = [v for v in graph.input if v.name not in initializers]
-    dims = inputs[0].type.tensor_type.shape.dim
-    fixed = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
-    typed = [(v.name, np.dtype(tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)))
-             for v in inputs]
-    return typed, (fixed or None)
+    declared = [(v.name, tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type),
+                 [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                  for d in v.type.tensor_type.shape.dim])
+                for v in graph.input if v.name not in initializers]
+    inputs = feed_inputs(declared, specs)
+    return inputs, batch_size_of(inputs)
 
 
 def fit_batch(x: samples.Samples, fixed: int | None) -> samples.Samples:
@@ -207,10 +210,11 @@ def fit_batch(x: samples.Samples, fixed: int | None) -> samples.Samples:
     return x
 
 
-def batch_reader(inputs: str | list[tuple[str, np.dtype]], x: samples.Samples,
-                 batch_size: int):
-    """An onnxruntime CalibrationDataReader over `x` (one array, or one per input name) in
-    batches (rewindable), each array cast to its input's dtype (integer ids stay ids)."""
+def batch_reader(inputs: str | Sequence[ModelInput | tuple[str, np.dtype]],
+                 x: samples.Samples, batch_size: int):
+    """An onnxruntime CalibrationDataReader over samples-first `x` (one array, or one per
+    input name) in batches (rewindable), each array cast to its input's dtype (integer ids
+    stay ids) and laid out as the input takes it (`model_inputs`, `model_feed`)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     typed = [(inputs, np.dtype(np.float32))] if isinstance(inputs, str) else list(inputs)

@@ -2,8 +2,15 @@
 input, or a dict from input name to array for a model with several. The functions here
 treat both alike, so slicing, counting and saving never care which it is.
 
+In memory every input keeps its samples on axis 0, whatever the model's layout: an input
+whose batch is elsewhere (an RNN state [2, batch, 128]) is moved there, and an input the
+model takes once for the whole run (a sample rate) holds the same value in every row.
+`from_layout` and `to_layout` convert one array between the two (a runner feeds
+`to_layout`, `edgenn.core.target.model_feed`).
+
 On disk (`.npz`): `x` for one input, `x.<input name>` for each of several, and `y`
-(labels) when there are any.
+(labels) when there are any. Files edgenn writes (`save`) are samples-first; a user's
+file is read in the model's layout (`edgenn.frontend.data`).
 """
 
 from __future__ import annotations
@@ -47,6 +54,24 @@ def shapes(x: Samples) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
     if isinstance(x, Mapping):
         return {name: tuple(array.shape[1:]) for name, array in x.items()}
     return tuple(x.shape[1:])
+
+
+def from_layout(array: np.ndarray, batch_axis: int | None, rows: int = 1) -> np.ndarray:
+    """`array` as the model takes it (samples on `batch_axis`; for a constant input, one
+    value) to samples-first; a constant is repeated (a read-only view) over `rows` rows."""
+    if batch_axis is None:
+        return np.broadcast_to(array, (rows, *np.shape(array)))
+    return np.moveaxis(array, batch_axis, 0)
+
+
+def to_layout(array: np.ndarray, batch_axis: int | None) -> np.ndarray:
+    """Samples-first `array` to the model's layout: the samples moved to `batch_axis`
+    (contiguous, as runtimes want them); a constant input takes the first row's value."""
+    if batch_axis is None:
+        return np.asarray(array[0])
+    if batch_axis == 0:
+        return array
+    return np.ascontiguousarray(np.moveaxis(array, 0, batch_axis))
 
 
 def save(handle, x: Samples, y: np.ndarray | None) -> None:

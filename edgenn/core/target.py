@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from edgenn.core import samples
-from edgenn.core.artifact import Artifact
+from edgenn.core.artifact import Artifact, TensorSpec, batch_axis_for
 from edgenn.core.errors import EdgeNNError
 from edgenn.core.samples import Samples
 
@@ -26,6 +26,8 @@ class RunOptions:
 @runtime_checkable
 class Runner(Protocol):
     """A loaded model: `run` maps a float32 batch (N, *sample_shape) to class scores (N, C).
+    The batch is samples-first for every input, whatever the model's layout: the runner
+    lays each input out as the model takes it (`model_feed`).
 
     Optional extras the harness uses when present:
     - `metrics() -> dict`: target-specific figures (providers, spike counts, ...).
@@ -83,13 +85,47 @@ def brought_by_user(artifact: Artifact) -> bool:
     return bool(artifact.lineage) and artifact.lineage[-1].startswith("import:")
 
 
-def fixed_batch_size(shape: Sequence[object]) -> int | None:
-    """The batch size a model input fixes (its first dimension, when a positive int); None
-    when that dimension is symbolic or unknown, so that any batch runs at once."""
-    first = shape[0] if len(shape) else None
-    if isinstance(first, bool) or not isinstance(first, int) or first <= 0:
+def fixed_batch_size(shape: Sequence[object], batch_axis: int | None = 0) -> int | None:
+    """The batch size a model input fixes (its dimension `batch_axis`, when a positive int);
+    None when that dimension is symbolic or unknown, so that any batch runs at once, and
+    for an input constant over the run (`batch_axis` None)."""
+    dim = shape[batch_axis] if batch_axis is not None and 0 <= batch_axis < len(shape) \
+        else None
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
         return None
-    return first
+    return dim
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """How a runner feeds one model input (see `model_feed`)."""
+
+    name: str
+    dtype: np.dtype  # the runtime's element type: data are cast to it
+    batch_axis: int | None = 0  # where the batch's samples go; None: one value per run
+    shape: tuple = ()  # as the runtime declares it (ints, names, None): the fixed batch
+
+
+def feed_inputs(declared: Sequence[tuple[str, np.dtype, Sequence[object]]],
+                specs: Sequence[TensorSpec] = ()) -> list[ModelInput]:
+    """The runtime's inputs (name, dtype, shape) with the layout the artifact's specs give
+    each one, else the one its shape implies (`batch_axis_for`)."""
+    axes = {spec.name: spec.batch_axis for spec in specs}
+    found = []
+    for name, dtype, shape in declared:
+        shape = tuple("?" if dim is None else dim for dim in shape)
+        axis = axes.get(name, batch_axis_for(shape))
+        if axis is not None and not 0 <= axis < len(shape):  # a spec from elsewhere
+            axis = batch_axis_for(shape)
+        found.append(ModelInput(name, np.dtype(dtype), axis, shape))
+    return found
+
+
+def batch_size_of(inputs: Sequence[ModelInput]) -> int | None:
+    """The batch size the model fixes: that of the first input that fixes one on its batch
+    axis; None when none does (any batch runs at once)."""
+    sizes = (fixed_batch_size(i.shape, i.batch_axis) for i in inputs)
+    return next((size for size in sizes if size is not None), None)
 
 
 def fixed_size_chunks(batch: Samples, size: int) -> Iterator[tuple[Samples, int]]:
@@ -130,17 +166,24 @@ def run_in_chunks(run: Callable[[Samples], np.ndarray], x: Samples, size: int = 
                            for i in range(0, rows, size)])
 
 
-def model_feed(batch: Samples, inputs: Sequence[tuple[str, np.dtype]]) -> dict[str, np.ndarray]:
-    """The runtime's feed {input name: array cast to that input's dtype} for a batch of one
-    array (a one-input model) or of one array per input name."""
+def model_feed(batch: Samples, inputs: Sequence[ModelInput | tuple[str, np.dtype]]
+               ) -> dict[str, np.ndarray]:
+    """The runtime's feed {input name: array} for a samples-first batch of one array (a
+    one-input model) or of one array per input name: each cast to its input's dtype and
+    laid out as the input takes it (`samples.to_layout`: the samples on its batch axis, a
+    constant input's one value). A (name, dtype) pair feeds samples on axis 0."""
+    inputs = [i if isinstance(i, ModelInput) else ModelInput(*i) for i in inputs]
     if not isinstance(batch, dict):
         if len(inputs) != 1:
             raise EdgeNNError(f"the model takes {len(inputs)} inputs "
-                              f"({', '.join(n for n, _ in inputs)}): give one array per input")
-        name, dtype = inputs[0]
-        return {name: batch if batch.dtype == dtype else batch.astype(dtype)}
-    missing = [name for name, _ in inputs if name not in batch]
+                              f"({', '.join(i.name for i in inputs)}): give one array per "
+                              "input")
+        batch = {inputs[0].name: batch}
+    missing = [i.name for i in inputs if i.name not in batch]
     if missing:
         raise EdgeNNError(f"no data for input(s) {', '.join(missing)}")
-    return {name: batch[name] if batch[name].dtype == dtype else batch[name].astype(dtype)
-            for name, dtype in inputs}
+    feed = {}
+    for spec in inputs:
+        array = samples.to_layout(batch[spec.name], spec.batch_axis)
+        feed[spec.name] = array if array.dtype == spec.dtype else array.astype(spec.dtype)
+    return feed
