@@ -2,8 +2,9 @@
 
 For each model of the wild corpus (`wild_corpus.py`; fetched with pip, hashes checked):
 
-1. `edgenn run MODEL --data d.npz --targets cpu --out OUT --json` (a `.tflite` file:
-   `edgenn run`, and `edgenn bench` when run refuses it) in a subprocess with a timeout;
+1. `edgenn run MODEL --data d.npz --targets cpu --out OUT --json --runs 30` (a `.tflite`
+   file: `edgenn run`, and `edgenn bench` when run refuses it; `--runs` only shortens
+   edgenn's own latency rows) in a subprocess with a timeout;
    a non-zero exit or a traceback on stderr is a finding. From OUT/report.json: the rows
    (ok / failed / skipped, with reasons), the int8-static model and whatever preparation
    edgenn recorded (row `extra`, the manifest artifact's `metadata`).
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -173,8 +176,14 @@ def by_hand(fp32: Path, calibration: list[dict], workdir: Path) -> list[dict]:
 
 
 def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:240]
+    """One line: the exception, and where it was raised when it has no message."""
+    text = str(exc).strip().splitlines()
+    if text:
+        return f"{type(exc).__name__}: {text[0]}"[:240]
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {Path(frame[0].filename).name}:{frame[0].lineno} ({frame[0].line})" \
+        if frame else ""
+    return f"{type(exc).__name__}{where}"[:240]
 
 
 # ---------------------------------------------------------------- timing
@@ -202,15 +211,19 @@ def interleaved(sessions: dict[str, ort.InferenceSession], feed: dict, rounds: i
 # ---------------------------------------------------------------- edgenn
 
 
-def run_edgenn(model: WildModel, path: Path, data: Path, out: Path,
-               timeout: float) -> dict:
+def run_edgenn(model: WildModel, path: Path, data: Path, out: Path, timeout: float,
+               runs: int = 30) -> dict:
     """`edgenn run` (and `edgenn bench` for a .tflite that run refuses): exit code,
     stderr tail, rows, the int8-static file and the preparation edgenn recorded."""
-    commands = [["run", str(path), "--data", str(data), "--out", str(out), "--json"]]
+    # edgenn's own timed runs only fill its report here: the speeds compared are timed
+    # below, interleaved in this process
+    common = ["--data", str(data), "--out", str(out), "--json", "--runs", str(runs),
+              "--warmup", "5"]
+    commands = [["run", str(path), *common]]
     if model.format == "onnx":
-        commands[0][5:5] = ["--targets", "cpu"]
+        commands[0] += ["--targets", "cpu"]
     else:
-        commands.append(["bench", str(path), "--data", str(data), "--out", str(out), "--json"])
+        commands.append(["bench", str(path), *common])
     result: dict = {}
     for command in commands:
         start = time.perf_counter()
@@ -262,13 +275,13 @@ def _preparation(out: Path, row: dict | None) -> list:
 
 
 def measure(model: WildModel, cache: str | None, root: Path, rounds: int, calibration: int,
-            timeout: float) -> dict:
+            timeout: float, edgenn_runs: int) -> dict:
     result: dict = {"model": model.name, "package": f"{model.package}=={model.version}",
                     "format": model.format, "exporter": model.exporter}
     path, data = prepare(model, cache)
     workdir = root / model.name
     workdir.mkdir(parents=True, exist_ok=True)
-    result["edgenn"] = run_edgenn(model, path, data, workdir / "out", timeout)
+    result["edgenn"] = run_edgenn(model, path, data, workdir / "out", timeout, edgenn_runs)
     rows = result["edgenn"]["rows"]
     result["rows_ok"] = sum(row["status"] == "ok" for row in rows)
     result["rows_failed"] = sum(row["status"] == "failed" for row in rows)
@@ -388,8 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibration", type=int, default=128,
                         help="calibration samples for the by-hand quantizer (the first N)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per edgenn call")
+    parser.add_argument("--edgenn-runs", type=int, default=30,
+                        help="timed runs per row inside edgenn run (its report only)")
     parser.add_argument("--json-out", default=None, help="write the results here as JSON")
     args = parser.parse_args(argv)
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer's advice, once per node
     models = select(args.models.split(",") if args.models else None)
     about = host()
     print(f"host: {about['processor']}; " + ", ".join(
@@ -403,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             try:
                 result = measure(model, args.cache, root, args.rounds, args.calibration,
-                                 args.timeout)
+                                 args.timeout, args.edgenn_runs)
             except Exception as exc:  # noqa: BLE001 - one model's failure is a finding
                 result = {"model": model.name, "exporter": model.exporter,
                           "error": _short(exc)}
