@@ -222,4 +222,8 @@ def divergence_lines(table: dict[str, Any]) -> list[str]:
             f"every compared layer stays at or above {table['threshold_db']:g} dB"))
     for name, why in table.get("problems", {}).items():
         lines.append(f"{name}: not compared ({why})")
+    cut = table.get("samples_capped")
+    if cut:
+        lines.append(f"compared the first {cut['compared']} of {cut['given']} samples: "
+                     f"{cut['reason']}")
     return lines

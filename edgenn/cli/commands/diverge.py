@@ -16,6 +16,12 @@ next layer sees); TFLite layers come from the interpreter's preserved tensors (N
 aligned to NCHW). Layers are the PyTorch module names when the files record them
 (edgenn's exports do); otherwise the reference's node names.
 
+A model with several inputs reads one array per input from DATA, named x.<input> (a
+.tflite variant whose inputs are named otherwise is fed them in the reference's order).
+Every layer's output of every compared sample is held in memory: when that would pass
+256 MiB per model, fewer samples are compared, and the output (and "samples_capped" in
+diverge.json) says how many and why.
+
 `edgenn run` does this for every variant it builds, against PyTorch itself (report.html,
 "Per layer"). Writes OUT/diverge.json.
 
@@ -29,7 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reference", metavar="REFERENCE.onnx", help="the fp32 reference")
     parser.add_argument("variants", nargs="+", metavar="VARIANT",
                         help="one or more variants: .onnx or .tflite")
-    parser.add_argument("--data", required=True, metavar="DATA.npz", help=".npz with x")
+    parser.add_argument("--data", required=True, metavar="DATA.npz",
+                        help=".npz with x (or x.<input> per input)")
     parser.add_argument("--samples", type=int, default=32,
                         help="first samples of DATA compared (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=30.0, metavar="DB",

@@ -46,10 +46,7 @@ def for_run(model, artifacts: Sequence[Artifact], compiled: Sequence[tuple[str, 
                                                         threads), targets, peak,
             {variant: sources["pruned" if variant.startswith("pruned") and "pruned" in sources
                               else "fp32"] for variant in sources if "fp32" in sources})
-    if settings.diverge and isinstance(x, dict):
-        result["divergence"] = {"unavailable": "per-layer divergence compares one-input "
-                                               f"models; this one takes {', '.join(x)}"}
-    elif settings.diverge and "fp32" in sources:
+    if settings.diverge and "fp32" in sources:
         spiking = [(targets[n], a) for n, a in compiled if n == "snn-fast"
                    and a.variant == "fp32"]
         try:
@@ -78,8 +75,8 @@ def divergence_for(model, sources: dict[str, Path], artifacts: Sequence[Artifact
     label = "pytorch" if model is not None else "onnx fp32"
     # Every layer's output of every sample is held (the reference's and one variant's at a
     # time): a large model compares fewer samples rather than exhausting memory.
-    per_sample = sum(v.nbytes for v in reference_outputs(x[:1]).values())
-    x = x[:max(1, min(len(x), LAYER_BYTES // max(per_sample, 1)))]
+    per_sample = sum(v.nbytes for v in reference_outputs(samples.take(x, slice(0, 1))).values())
+    x, cut = diverge.capped(x, per_sample, LAYER_BYTES)
     reference = reference_outputs(x)
     compared: dict[str, dict[str, dict | None]] = {}
     problems: dict[str, str] = {}
@@ -107,7 +104,9 @@ def divergence_for(model, sources: dict[str, Path], artifacts: Sequence[Artifact
             return diverge.spiking_layer_outputs(runner, x, names)
         collect(f"{target.name} {artifact.variant}", read_spiking)
     table = diverge.table_of(compared, order, threshold_db)
-    table.update(reference=label, samples=int(len(x)), problems=problems)
+    table.update(reference=label, samples=samples.count(x), problems=problems)
+    if cut:
+        table["samples_capped"] = cut
     return table
 
 
@@ -169,16 +168,19 @@ def _with_calibration(artifact: Artifact, x: np.ndarray, workdir: Path) -> Artif
     return replace(artifact, metadata={**artifact.metadata, "calibration_data": str(path)})
 
 
-def diverge_files(reference_path: Path, variant_paths: Sequence[Path], x: np.ndarray,
+def diverge_files(reference_path: Path, variant_paths: Sequence[Path], x: samples.Samples,
                   threshold_db: float, threads: int = 2) -> dict[str, Any]:
-    """Layer by layer, each variant file (.onnx or .tflite) against the reference ONNX."""
+    """Layer by layer, each variant file (.onnx or .tflite) against the reference ONNX, on
+    `x` (one array, or one per input name) — on fewer of its samples when every layer's
+    output of all of them would not fit in `LAYER_BYTES` (the table's `samples_capped`
+    says how many and why)."""
     reference_path = Path(reference_path)
     if reference_path.suffix.lower() != ".onnx":
         raise BadInputError(f"{reference_path}: the reference must be an ONNX model")
     names = diverge.reference_names(reference_path)
     per_sample = sum(v.nbytes for v in diverge.onnx_layer_outputs(
-        reference_path, x[:1], names, threads).values())
-    x = x[:max(1, min(len(x), LAYER_BYTES // max(per_sample, 1)))]  # as in a run
+        reference_path, samples.take(x, slice(0, 1)), names, threads).values())
+    x, cut = diverge.capped(x, per_sample, LAYER_BYTES)  # as in a run
     reference = diverge.onnx_layer_outputs(reference_path, x, names, threads)
     compared = {}
     for path in map(Path, variant_paths):
@@ -190,7 +192,9 @@ def diverge_files(reference_path: Path, variant_paths: Sequence[Path], x: np.nda
         compared[path.name] = diverge.compare_layers(reference, outputs, names.order)
     table = diverge.table_of(compared, [n for n in names.order if n in reference],
                              threshold_db)
-    table.update(reference=str(reference_path), samples=int(len(x)), problems={})
+    table.update(reference=str(reference_path), samples=samples.count(x), problems={})
+    if cut:
+        table["samples_capped"] = cut
     return table
 
 
@@ -225,7 +229,8 @@ def diverge_command(reference: Path, variants: Sequence[Path], data: Path, sampl
     import json
 
     from edgenn.core import prepare_out_dir, write_text_atomic
-    from edgenn.frontend.data import read_samples
+    from edgenn.exporters.onnx import load_onnx_artifact
+    from edgenn.frontend.data import check_inputs, read_samples
 
     if not variants:
         raise BadInputError("name at least one variant model to compare with the reference")
@@ -233,11 +238,12 @@ def diverge_command(reference: Path, variants: Sequence[Path], data: Path, sampl
         if not path.is_file():
             raise BadInputError(f"model file not found: {path}")
     x, _ = read_samples(data)
-    if isinstance(x, dict):
-        raise BadInputError(f"{data}: diverge compares one-input models (x), got inputs "
-                            f"by name ({', '.join(x)})")
-    table = diverge_files(Path(reference), list(map(Path, variants)),
-                          np.asarray(x[:samples_], dtype=np.float32), threshold_db, threads)
+    check_inputs(x, load_onnx_artifact(reference).inputs, str(data))
+    x = samples.take(x, slice(0, samples_))
+    if not isinstance(x, dict):
+        x = np.asarray(x, dtype=np.float32)
+    table = diverge_files(Path(reference), list(map(Path, variants)), x, threshold_db,
+                          threads)
     if out is not None:
         write_text_atomic(prepare_out_dir(Path(out)) / "diverge.json",
                           json.dumps(table, indent=2) + "\n")

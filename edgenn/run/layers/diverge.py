@@ -11,18 +11,25 @@ Per layer: SNR in dB (10·log10 Σref² / Σ(ref − value)²), cosine similarit
 error over the same samples; the first layer (in execution order) under the SNR threshold
 is named. Layouts are aligned first (TFLite's NHWC against NCHW; a flattened tensor
 against its image).
+
+A model with several inputs takes its samples as {input name: array}
+(`edgenn.core.samples`); a .tflite whose inputs are named otherwise than the reference's
+(litert-torch names them args_0, args_1, … in the module's argument order) is fed them in
+the reference's order.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgenn.core import BadInputError, samples
+from edgenn.core.samples import Samples
 from edgenn.core.target import fixed_batch_size, fixed_size_chunks
 from edgenn.run.layers.names import OnnxLayers, latest, onnx_layers, tflite_layers
 
@@ -92,13 +99,13 @@ def torch_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
     return outputs
 
 
-def onnx_layer_outputs(path: Path, x: np.ndarray, names: OnnxLayers, threads: int = 2
+def onnx_layer_outputs(path: Path, x: Samples, names: OnnxLayers, threads: int = 2
                        ) -> dict[str, np.ndarray]:
     """Each layer's output (named by `names`, the fp32 graph's layers) in the ONNX model
     at `path`: its last tensor, read after a Quantize→Dequantize pair when it has one."""
     import onnx
 
-    from edgenn.targets.cpu import open_session
+    from edgenn.targets.cpu import ORT_TYPES, open_session
 
     model = onnx.load(str(path))
     produced = {out for node in model.graph.node for out in node.output}
@@ -114,23 +121,47 @@ def onnx_layer_outputs(path: Path, x: np.ndarray, names: OnnxLayers, threads: in
         augmented = Path(folder) / "layers.onnx"
         onnx.save(model, str(augmented), save_as_external_data=model.ByteSize() > (1 << 30))
         session = open_session(augmented, threads)
-        first = session.get_inputs()[0]
-        feed_type = np.float16 if first.type == "tensor(float16)" else np.float32
+        inputs = session.get_inputs()
         names_out = [o.name for o in session.get_outputs()]
-        x = np.asarray(x).astype(feed_type)
-        fixed = fixed_batch_size(first.shape)  # a model that fixes its batch runs in chunks
-        chunks = [(x, len(x))] if fixed is None else list(fixed_size_chunks(x, fixed))
+        feed = _feed_of([(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32))) for i in inputs],
+                        x, path)
+        fixed = fixed_batch_size(inputs[0].shape)  # a model that fixes its batch runs in chunks
+        count = samples.count(feed)
+        chunks = [(feed, count)] if fixed is None else list(fixed_size_chunks(feed, fixed))
         values: dict[str, list[np.ndarray]] = {}
         for chunk, rows in chunks:
-            for name, value in zip(names_out, session.run(names_out, {first.name: chunk}),
-                                   strict=True):
+            size = samples.count(chunk)
+            for name, value in zip(names_out, session.run(names_out, chunk), strict=True):
                 value = np.asarray(value)
-                if value.ndim and value.shape[0] == len(chunk):  # per sample, not a shape
+                if value.ndim and value.shape[0] == size:  # per sample, not a shape
                     values.setdefault(name, []).append(value[:rows])
     by_tensor = {name: np.concatenate(parts) if len(parts) > 1 else parts[0]
                  for name, parts in values.items()}
     return {layer: by_tensor[t].astype(np.float32) for layer, t in wanted.items()
             if t in by_tensor and np.issubdtype(by_tensor[t].dtype, np.floating)}
+
+
+def _feed_of(inputs: list[tuple[str, np.dtype]], x: Samples, path: Path
+             ) -> dict[str, np.ndarray]:
+    """{input name: samples in that input's dtype}: one array feeds a one-input model; a
+    dict is matched by name, or — names differing, as between an ONNX export and its
+    .tflite — by position."""
+    if not isinstance(x, Mapping):
+        if len(inputs) != 1:
+            raise BadInputError(f"{Path(path).name} takes {len(inputs)} inputs "
+                                f"({', '.join(n for n, _ in inputs)}); give one array per "
+                                "input, named x.<input>")
+        arrays = [x]
+    elif {n for n, _ in inputs} == set(x):
+        arrays = [x[n] for n, _ in inputs]
+    elif len(inputs) == len(x):
+        arrays = list(x.values())
+    else:
+        raise BadInputError(f"{Path(path).name} takes {len(inputs)} input(s) "
+                            f"({', '.join(n for n, _ in inputs)}); the samples have "
+                            f"{len(x)} ({', '.join(x)})")
+    return {name: np.asarray(array).astype(dtype, copy=False)
+            for (name, dtype), array in zip(inputs, arrays, strict=True)}
 
 
 def _dequantized_names(model) -> dict[str, str]:
@@ -141,14 +172,20 @@ def _dequantized_names(model) -> dict[str, str]:
     return {t: dq_of[q] for t, q in q_of.items() if q in dq_of}
 
 
-def tflite_layer_outputs(path: Path, x: np.ndarray, order: list[str] | None = None
+def tflite_layer_outputs(path: Path, x: Samples, order: list[str] | None = None
                          ) -> dict[str, np.ndarray]:
     """Each layer's last output in a litert-torch .tflite (by its tensors' module names; a
     fused op's output belongs to the module of `order` that runs last among its own)."""
+    from edgenn.exporters.tflite import tflite_specs
     from edgenn.targets.tflite import layer_outputs
 
+    if isinstance(x, Mapping):  # float samples: the runner quantizes an integer input
+        inputs, _ = tflite_specs(path)
+        x = _feed_of([(spec.name, np.dtype(np.float32)) for spec in inputs], x, path)
+    else:
+        x = np.asarray(x, dtype=np.float32)
     found: dict[str, np.ndarray] = {}
-    outputs = layer_outputs(Path(path), np.asarray(x, dtype=np.float32))
+    outputs = layer_outputs(Path(path), x)
     for index, (tensor, _op, value) in enumerate(outputs):
         layer = latest(tflite_layers(tensor), order or [])
         if layer is None and index == len(outputs) - 1 and order:
@@ -156,6 +193,29 @@ def tflite_layer_outputs(path: Path, x: np.ndarray, order: list[str] | None = No
         if layer is not None:
             found[layer] = value  # the last op of a layer wins: its output
     return found
+
+
+def capped(x: Samples, per_sample_bytes: int, limit_bytes: int
+           ) -> tuple[Samples, dict[str, Any] | None]:
+    """The first samples of `x` whose layer outputs fit in `limit_bytes` (at least one),
+    and, when that is fewer than given, what was cut and why (for the table and the
+    terminal)."""
+    given = samples.count(x)
+    kept = max(1, min(given, limit_bytes // max(per_sample_bytes, 1)))
+    if kept >= given:
+        return x, None
+    return samples.take(x, slice(0, kept)), {
+        "given": given, "compared": kept,
+        "reason": f"every layer's output of one sample takes {_bytes(per_sample_bytes)} "
+                  f"and a model's layer outputs are held in at most {_bytes(limit_bytes)}"}
+
+
+def _bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def spiking_layer_outputs(runner, x: np.ndarray, names: OnnxLayers) -> dict[str, np.ndarray]:
