@@ -30,7 +30,6 @@ import argparse
 import json
 import logging
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -110,6 +109,9 @@ def compare(reference: np.ndarray, output: np.ndarray, scores: bool) -> dict:
     cosine = float(np.mean(np.where(norms > 0, (ref * out).sum(1) / np.maximum(norms, 1e-30),
                                     np.all(ref == out, axis=1))))
     agreement = float(np.mean(reference.argmax(-1) == output.argmax(-1))) if scores else None
+    if not scores and reference.shape[-1] == 1 and 0 <= reference.min() <= reference.max() <= 1:
+        # one probability per sample (a detector's "speech?"): the decision at 0.5 agrees
+        agreement = float(np.mean((reference > 0.5) == (output > 0.5)))
     return {"snr_db": snr, "cosine": cosine, "argmax_agreement": agreement}
 
 
@@ -212,9 +214,14 @@ def interleaved(sessions: dict[str, ort.InferenceSession], feed: dict, rounds: i
 
 
 def run_edgenn(model: WildModel, path: Path, data: Path, out: Path, timeout: float,
-               runs: int = 30) -> dict:
+               runs: int = 30, reuse: Path | None = None) -> dict:
     """`edgenn run` (and `edgenn bench` for a .tflite that run refuses): exit code,
-    stderr tail, rows, the int8-static file and the preparation edgenn recorded."""
+    stderr tail, rows, the int8-static file and the preparation edgenn recorded. With
+    `reuse`, a finished build directory of an earlier `edgenn run` is read instead."""
+    if reuse is not None:
+        result = {"command": f"(reused {reuse})", "exit": 0, "wall_s": None,
+                  "traceback": False, "stderr_tail": []}
+        return _read_build(reuse, result)
     # edgenn's own timed runs only fill its report here: the speeds compared are timed
     # below, interleaved in this process
     common = ["--data", str(data), "--out", str(out), "--json", "--runs", str(runs),
@@ -239,8 +246,12 @@ def run_edgenn(model: WildModel, path: Path, data: Path, out: Path, timeout: flo
                   "stderr_tail": stderr.strip().splitlines()[-30:]}
         if code == 0:
             break
-    report = out / "report.json"
-    rows = json.loads(report.read_text())["rows"] if code == 0 and report.is_file() else []
+    return _read_build(out, result)  # exit 3 (a budget missed) still writes a report
+
+
+def _read_build(out: Path | None, result: dict) -> dict:
+    report = out / "report.json" if out else None
+    rows = json.loads(report.read_text())["rows"] if report and report.is_file() else []
     result["rows"] = [{key: row.get(key) for key in ("target", "variant", "status", "reason",
                                                       "artifact", "snr_db",
                                                       "cosine_similarity", "extra")}
@@ -248,26 +259,37 @@ def run_edgenn(model: WildModel, path: Path, data: Path, out: Path, timeout: flo
     int8 = next((row for row in rows if row.get("variant") == "int8-static"), None)
     result["int8_row"] = int8 and {k: int8.get(k) for k in ("status", "reason", "artifact")}
     result["int8_path"] = int8.get("artifact") if int8 and int8.get("status") == "ok" else None
-    result["preparation"] = _preparation(out, int8)
+    result["preparation"] = _preparation(out, int8) if out else []
     return result
 
 
-def _preparation(out: Path, row: dict | None) -> list:
-    """Whatever edgenn recorded about preparing the int8-static model: keys named like
-    preparation / steps / quantization in the row's extra and the manifest metadata."""
-    found = []
-    pattern = re.compile(r"prepar|step|quantiz", re.I)
-    if row:
-        found += [f"row.{k}={v}" for k, v in (row.get("extra") or {}).items()
-                  if pattern.search(k)]
+def _preparation(out: Path, row: dict | None) -> list[str]:
+    """What edgenn recorded about preparing its int8-static model: every list under a key
+    named `preparation` or `steps` (row `extra`, manifest artifact `metadata`), then the
+    int8 candidate it chose and the quantization's format."""
+    found: list[str] = []
+
+    def collect(value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("preparation", "steps") and isinstance(item, list):
+                    found.extend(str(step) for step in item if str(step) not in found)
+                else:
+                    collect(item)
+
+    extra = (row or {}).get("extra") or {}
+    collect(extra)
     manifest = out / "manifest.json"
     if manifest.is_file():
-        artifacts = json.loads(manifest.read_text()).get("artifacts", [])
-        for artifact in artifacts if isinstance(artifacts, list) else artifacts.values():
-            meta = artifact.get("metadata") or {}
-            lineage = " ".join(artifact.get("lineage") or [])
-            if "int8-static" in lineage or meta.get("variant") == "int8-static":
-                found += [f"{k}={v}" for k, v in meta.items() if pattern.search(k)]
+        for artifact in json.loads(manifest.read_text()).get("artifacts", []):
+            if artifact.get("variant") == "int8-static":
+                collect(artifact.get("metadata") or {})
+    chosen = (extra.get("selection") or {}).get("chosen")
+    if chosen:
+        found.append(f"chose {chosen}")
+    quantization = extra.get("quantization") or {}
+    if quantization.get("nodes_to_exclude"):
+        found.append(f"{len(quantization['nodes_to_exclude'])} node(s) kept in float")
     return found
 
 
@@ -275,13 +297,16 @@ def _preparation(out: Path, row: dict | None) -> list:
 
 
 def measure(model: WildModel, cache: str | None, root: Path, rounds: int, calibration: int,
-            timeout: float, edgenn_runs: int) -> dict:
+            timeout: float, edgenn_runs: int, reuse: Path | None = None) -> dict:
     result: dict = {"model": model.name, "package": f"{model.package}=={model.version}",
                     "format": model.format, "exporter": model.exporter}
     path, data = prepare(model, cache)
     workdir = root / model.name
     workdir.mkdir(parents=True, exist_ok=True)
-    result["edgenn"] = run_edgenn(model, path, data, workdir / "out", timeout, edgenn_runs)
+    reused = reuse / model.name if reuse and (reuse / model.name / "report.json").is_file() \
+        else None
+    result["edgenn"] = run_edgenn(model, path, data, workdir / "out", timeout, edgenn_runs,
+                                  reused)
     rows = result["edgenn"]["rows"]
     result["rows_ok"] = sum(row["status"] == "ok" for row in rows)
     result["rows_failed"] = sum(row["status"] == "failed" for row in rows)
@@ -345,8 +370,8 @@ def _fmt(value, spec: str = ".2f") -> str:
 
 def table(results: list[dict]) -> str:
     lines = ["| model | exporter/opset | rows ok/failed | edgenn int8 × vs fp32 | by-hand × "
-             "| ratio | SNR edgenn / by-hand (dB) | cosine edgenn / by-hand | argmax agree "
-             "edgenn / by-hand | steps edgenn used | reason when no int8 |",
+             "| ratio | SNR edgenn / by-hand (dB) | cosine edgenn / by-hand | agreement "
+             "edgenn / by-hand (argmax, or p > 0.5) | steps edgenn used | reason when no int8 |",
              "|" + "---|" * 11]
     for r in results:
         if "error" in r:
@@ -403,9 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per edgenn call")
     parser.add_argument("--edgenn-runs", type=int, default=30,
                         help="timed runs per row inside edgenn run (its report only)")
+    parser.add_argument("--reuse-edgenn", default=None, metavar="ROOT",
+                        help="read ROOT/NAME/report.json of an earlier `edgenn run` where it "
+                             "exists instead of running edgenn again")
     parser.add_argument("--json-out", default=None, help="write the results here as JSON")
     args = parser.parse_args(argv)
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer's advice, once per node
+    ort.set_default_logger_severity(3)
     models = select(args.models.split(",") if args.models else None)
     about = host()
     print(f"host: {about['processor']}; " + ", ".join(
@@ -419,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             try:
                 result = measure(model, args.cache, root, args.rounds, args.calibration,
-                                 args.timeout, args.edgenn_runs)
+                                 args.timeout, args.edgenn_runs,
+                                 Path(args.reuse_edgenn) if args.reuse_edgenn else None)
             except Exception as exc:  # noqa: BLE001 - one model's failure is a finding
                 result = {"model": model.name, "exporter": model.exporter,
                           "error": _short(exc)}
