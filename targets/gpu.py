@@ -148,9 +148,6 @@ class GpuTarget:
 
         if artifact.format != "onnx":
             raise BadInputError(f"gpu target takes ONNX, got {artifact.format}")
-        if len(artifact.inputs) > 1:  # its IO binding feeds one input
-            raise BadInputError(f"gpu target: models with several inputs are not supported "
-                                f"yet (this one takes {len(artifact.inputs)})")
         reason = self.available()
         if reason:
             raise TargetUnavailableError(f"gpu: {reason}")

@@ -7,18 +7,28 @@ A user's data comes as users keep it:
   optionally `x_val`/`y_val`): the test set is kept exactly as given, never re-split;
 - a training `.npz` (`x`, `y`) and a separate test `.npz` (`test=`): the same.
 Without a validation set, a fixed stratified quarter of the training part becomes one.
+
+Read for a given model (`inputs=` its TensorSpecs), a file holds each input as the model
+takes it: an input whose batch is not on axis 0 (a state [2, batch, 128]) as (2, N, 128);
+an input the model takes once per run (a sample rate, shape []) once (a 0-d array) or
+once per sample, all equal. Where each input's samples are is the model's
+(`TensorSpec.batch_axis`, read from its shapes); the file may say it (`batch_axis` for
+`x`, `batch_axis.<input>` for `x.<input>`: an int, -1 for an input constant over the run:
+see `edgenn.frontend.inputs`). In memory every input is then samples-first.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import BadInputError, atomic_path, samples
+from edgenn.core import BadInputError, TensorSpec, atomic_path, samples
 from edgenn.core.calibration import MAX_SAMPLES
+from edgenn.frontend.inputs import check_inputs, declared, samples_first
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +140,17 @@ def load_signals() -> Dataset:
 EMBEDDED = {"digits": load_digits, "signals": load_signals}
 
 
-def read_samples(path: str | Path) -> tuple[samples.Samples, np.ndarray | None]:
+def read_samples(path: str | Path, inputs: Sequence[TensorSpec] | None = None
+                 ) -> tuple[samples.Samples, np.ndarray | None]:
     """A user's `.npz` to measure a model on: `x` (or `x.<input>` per input of a model
-    with several) and, when present, `y`."""
+    with several) and, when present, `y`. With the model's `inputs`, the arrays are read in
+    the model's layout and checked against it (see the module's docstring)."""
     arrays = _read_arrays(Path(path))
-    inputs = _named_inputs(arrays, str(path))
     if inputs is not None:
-        return inputs, _labels(arrays, samples.count(inputs), str(path))
+        arrays = samples_first(arrays, declared(arrays, inputs, str(path)), str(path))
+    named = _named_inputs(arrays, str(path))
+    if named is not None:
+        return named, _labels(arrays, samples.count(named), str(path))
     if "x" in arrays and "y" not in arrays:
         return _unlabelled(arrays["x"], str(path)), None
     return _pair(arrays, "x", "y", str(path))
@@ -155,6 +169,11 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarra
             f"{where}: x has {len(x)} samples but y has shape {y.shape}; "
             "y must be one label per sample"
         )
+    return _values(x, where), class_labels(y, where)
+
+
+def _values(x: np.ndarray, where: str) -> np.ndarray:
+    """`x` (N, ...) as float32, refused when empty, not numeric or not finite."""
     if len(x) == 0:
         raise BadInputError(f"{where}: the data set is empty")
     if np.issubdtype(x.dtype, np.complexfloating):
@@ -166,7 +185,7 @@ def validate_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarra
     bad = int(np.count_nonzero(~np.isfinite(x)))
     if bad:
         raise BadInputError(f"{where}: x holds {bad} NaN or infinite value(s) (as float32)")
-    return x, class_labels(y, where)
+    return x
 
 
 # Labels are class indices 0 … C−1; beyond this many classes they are ids, not classes.
@@ -207,16 +226,24 @@ def check_label_range(y: np.ndarray | None, outputs, where: str) -> None:
                             f"{classes - 1}); the data and the model do not match")
 
 
-def load_dataset(data: str | Path | None, test: str | Path | None = None) -> Dataset:
+def load_dataset(data: str | Path | None, test: str | Path | None = None,
+                 inputs: Sequence[TensorSpec] | None = None) -> Dataset:
     """An embedded data set when `data` is None (digits) or names one (`EMBEDDED`), else a
     user's `.npz` (with an explicit split, or with a separate `test` file, honoured as
-    given)."""
+    given). With a model's `inputs`, the data are read in its layout and checked against
+    it (see the module's docstring)."""
     if data is None or str(data) in EMBEDDED:
         if test is not None:
             raise BadInputError("a separate test file needs your own training data (--data)")
-        return EMBEDDED[str(data or "digits")]()
+        dataset = EMBEDDED[str(data or "digits")]()
+        if inputs is not None:
+            check_inputs(dataset.x_test, inputs, str(data or "digits"))
+        return dataset
     name = Path(data).stem
     arrays = _read_arrays(Path(data))
+    if inputs is not None:
+        inputs = declared(arrays, inputs, str(data))
+        arrays = samples_first(arrays, inputs, str(data))
     if "x_train" in arrays or "x_test" in arrays:
         if test is not None:
             raise BadInputError(f"{data} already holds an explicit split (x_train, x_test); "
@@ -233,19 +260,27 @@ def load_dataset(data: str | Path | None, test: str | Path | None = None) -> Dat
     x, y = _pair(arrays, "x", "y", str(data))
     if test is None:
         return split(name, x, y)
-    x_test, y_test = read_npz(test)
+    test_arrays = _read_arrays(Path(test))
+    if inputs is not None:
+        test_arrays = samples_first(test_arrays, inputs, str(test))
+    x_test, y_test = _pair(test_arrays, "x", "y", str(test))
     return _with_test(name, x, y, x_test, y_test)
 
 
 def _named_inputs(arrays: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray] | None:
-    """{input name: array} when the file holds arrays named `x.<input>` (several inputs)."""
+    """{input name: array} when the file holds arrays named `x.<input>` (several inputs),
+    each with its samples on axis 0 (one scalar per sample: shape (N,))."""
     names = sorted(k for k in arrays if k.startswith(samples.PREFIX))
     if not names:
         return None
     found = {}
     for key in names:
         array = arrays[key]
-        x = _unlabelled(array, f"{where} ({key})")
+        if array.ndim == 0:
+            raise BadInputError(f"{where} ({key}): one value for the whole run fits only a "
+                                "model input that takes one (a scalar input of an ONNX "
+                                "model); give one value per sample")
+        x = _values(array, f"{where} ({key})")
         found[key[len(samples.PREFIX):]] = x if np.issubdtype(array.dtype, np.floating) \
             else array.astype(np.int64)  # integer inputs (ids, indices) stay integers
     counts = {name: len(a) for name, a in found.items()}
@@ -328,39 +363,3 @@ def save_calibration(path: Path, x: samples.Samples, y: np.ndarray | None = None
     `MAX_SAMPLES` samples of `x` (and of `y`, when given)."""
     return save_npz(path, samples.take(x, slice(0, MAX_SAMPLES)),
                     None if y is None else y[:MAX_SAMPLES])
-
-
-def check_inputs(x: samples.Samples, inputs, where: str) -> None:
-    """Raise when the samples cannot feed the model's inputs (TensorSpecs): one array for a
-    one-input model, or arrays named after every input, each of a fitting shape."""
-    if not isinstance(x, dict):
-        if len(inputs) != 1:
-            names = ", ".join(spec.name for spec in inputs)
-            raise BadInputError(f"{where}: the model takes {len(inputs)} inputs ({names}); "
-                                f"give one array per input, named x.<input> (x.{inputs[0].name}"
-                                f", …)")
-        check_fits(x, inputs[0].shape, where)
-        return
-    wanted = {spec.name: spec for spec in inputs}
-    missing, unknown = sorted(set(wanted) - set(x)), sorted(set(x) - set(wanted))
-    if missing or unknown:
-        raise BadInputError(f"{where}: inputs by name do not match the model's ("
-                            f"{', '.join(wanted)}): missing {missing or 'none'}, unknown "
-                            f"{unknown or 'none'}")
-    for name, spec in wanted.items():
-        check_fits(x[name], spec.shape, f"{where} (input {name})")
-
-
-def check_fits(x: np.ndarray, input_shape: tuple[int | str, ...], where: str) -> None:
-    """Raise when samples of shape x.shape[1:] cannot feed a model input of `input_shape`."""
-    expected = tuple(input_shape[1:])
-    actual = tuple(x.shape[1:])
-    fits = len(expected) == len(actual) and all(
-        not isinstance(e, int) or e == a for e, a in zip(expected, actual, strict=True)
-    )
-    if not fits:
-        shown = "×".join(str(d) for d in expected)
-        raise BadInputError(
-            f"{where}: samples of shape {'×'.join(map(str, actual))} do not fit the model "
-            f"input of shape (batch)×{shown}"
-        )

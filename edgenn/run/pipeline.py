@@ -40,13 +40,13 @@ from edgenn.core.registry import TARGETS, create_target
 from edgenn.core.results import Measurement, Report
 from edgenn.frontend.data import (
     Dataset,
-    check_inputs,
     check_label_range,
     load_dataset,
     read_samples,
     save_calibration,
     save_npz,
 )
+from edgenn.frontend.inputs import with_data_layout
 from edgenn.run import energy, judge, plan, sources
 from edgenn.run.compress import budget_verdict
 from edgenn.run.config import CompressionConfig, Hooks, RunConfig
@@ -132,14 +132,14 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     hooks = hooks or Hooks()
     # Bad data, an unknown model, a bad model file or bad options fail here, before
     # anything is written.
-    data = load_dataset(config.data, config.test_data)
-    hooks.status(f"data: {data.describe()}")
     onnx_file = sources.is_onnx(config.model)
-    if onnx_file:
+    if onnx_file:  # its data are read in the model's layout, and checked
         from edgenn.exporters.onnx import load_onnx_artifact
 
-        imported = load_onnx_artifact(config.model)
-        check_inputs(data.x_test, imported.inputs, str(config.data or "digits"))
+        imported = with_data_layout(load_onnx_artifact(config.model), config.data)
+    data = load_dataset(config.data, config.test_data, imported.inputs if onnx_file else None)
+    hooks.status(f"data: {data.describe()}")
+    if onnx_file:
         check_label_range(data.y_test, imported.outputs, str(config.data or "digits"))
     else:
         model, digest = prepared_model(config, data)
@@ -323,8 +323,8 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
         from edgenn.exporters.onnx import load_onnx_artifact
 
         artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
-    x, y = read_samples(data_path)
-    check_inputs(x, artifact.inputs, str(data_path))
+    artifact = with_data_layout(artifact, data_path)
+    x, y = read_samples(data_path, artifact.inputs)  # in the model's layout, checked
     check_label_range(y, artifact.outputs, str(data_path))
     named = config.targets is not None  # a target the user names must run: exit 2 if not
     config = replace(config, targets=tuple(config.targets or default_targets))

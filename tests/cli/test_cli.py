@@ -129,7 +129,7 @@ BAD_INPUTS = {
     "npz without x": (lambda p: (None, {"y": np.zeros(4, np.int64)}), "missing array(s) x"),
     "shape does not fit": (lambda p: (None, {"x": np.zeros((4, 5), np.float32),
                                              "y": np.zeros(4, np.int64)}),
-                           "samples of shape 5 do not fit the model input"),
+                           "input 'x' expects (batch)×6, the data give 4×5"),
     "NaN in data": (lambda p: (None, {"x": np.full((4, 6), np.nan, np.float32),
                                       "y": np.zeros(4, np.int64)}), "NaN or infinite"),
 }

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edgenn.core import BadInputError
-from edgenn.frontend.data import check_fits, load_dataset, read_npz, split
+from edgenn.frontend.data import load_dataset, read_npz, split
+from edgenn.frontend.inputs import check_fits
 
 
 def test_digits_split_is_deterministic_disjoint_and_stratified(digits):

@@ -43,13 +43,14 @@ def execute(args: argparse.Namespace, ui) -> int:
     from dataclasses import replace
 
     from edgenn.core import BadInputError
-    from edgenn.frontend.data import check_inputs, read_samples, save_calibration
+    from edgenn.frontend.data import read_samples, save_calibration
+    from edgenn.frontend.inputs import with_data_layout
     from edgenn.run.plan import CALIBRATION_KEY
 
     x = None
     if args.data:  # checked before anything is written
-        x, _ = read_samples(args.data)
-        check_inputs(x, artifact.inputs, args.data)
+        artifact = with_data_layout(artifact, args.data)
+        x, _ = read_samples(args.data, artifact.inputs)  # in the model's layout, checked
     workdir = prepare_out_dir(Path(args.out)) / "compiled" / args.target
     workdir.mkdir(parents=True, exist_ok=True)
     if x is not None:

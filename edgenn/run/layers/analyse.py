@@ -204,17 +204,19 @@ def profile_command(model: Path, data: Path, targets: Sequence[str] | None,
     import json
 
     from edgenn.core import prepare_out_dir, write_text_atomic
-    from edgenn.frontend.data import check_inputs, read_samples
+    from edgenn.frontend.data import read_samples
+    from edgenn.frontend.inputs import with_data_layout
 
     model = Path(model)
     if not model.is_file():
         raise BadInputError(f"model file not found: {model}")
-    x, _ = read_samples(data)
     tflite = model.suffix.lower() == ".tflite"
+    inputs = None
     if not tflite:
         from edgenn.exporters.onnx import load_onnx_artifact
 
-        check_inputs(x, load_onnx_artifact(model).inputs, str(data))
+        inputs = with_data_layout(load_onnx_artifact(model), data).inputs
+    x, _ = read_samples(data, inputs)  # an ONNX model's data: in its layout, checked
     names = list(targets or (["tflite"] if tflite else ["cpu"]))
     out = prepare_out_dir(Path(out))
     result = profile_file(model, x, names, target_options, out / "compiled", settings)
