@@ -23,6 +23,8 @@ from edgenn.report.files import write_reports
 from edgenn.run import pipeline
 from edgenn.run.config import CompressionConfig, Hooks, LatencySettings, RunConfig
 from edgenn.run.recipe import build_config, load_recipe
+from edgenn.run.sources import is_tflite
+from edgenn.run.tflite_source import run_tflite
 
 __all__ = ["CompressionConfig", "Hooks", "LatencySettings", "Report", "RunConfig", "bench",
            "build_config", "load_recipe", "quantize", "run"]
@@ -32,7 +34,8 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     """Train, build every variant, measure every target; write the reports; return the
     report. `report.extra["budget"]["met"]` says whether the accuracy budget held."""
     with staged_build(config.out) as build:  # a failed run leaves the previous build as it was
-        report = _relocated(pipeline.run(replace(config, out=build.path), hooks), build)
+        job = run_tflite if is_tflite(config.model) else pipeline.run  # a .tflite source
+        report = _relocated(job(replace(config, out=build.path), hooks), build)
         write_reports(report, build.path)
     return report
 

@@ -68,7 +68,8 @@ SPELLED: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 
 # One line of documentation per key, for the generated default recipe.
 HELP = {
-    "model.name": "a zoo model (`edgenn zoo`), path/to/file.py:factory or an .onnx",
+    "model.name": "a zoo model (`edgenn zoo`), path/to/file.py:factory, an .onnx or a "
+                  ".tflite",
     "model.weights": "pretrained weights (a state dict) for the model: no training",
     "data.source": '"digits" or "signals" (embedded: `edgenn data`), an .npz with x and y, '
                    'or an explicit split',
@@ -351,8 +352,8 @@ def _assemble(values: dict[str, Any], out: Path) -> RunConfig:
 
     model = values.get("model", RunConfig.model)
     train_values = _under(values, "train")
-    train = TrainConfig(**train_values) if str(model).lower().endswith(".onnx") else \
-        default_train_config(model, **train_values)  # an ONNX model is not trained
+    train = TrainConfig(**train_values) if str(model).lower().endswith((".onnx", ".tflite")) \
+        else default_train_config(model, **train_values)  # a model file is not trained
     top = {path: value for path, value in values.items() if "." not in path}
     # always a CompressionConfig: with no variants, its calibration set size and accuracy
     # tolerance still apply (to the tflite int8 and spiking rows)

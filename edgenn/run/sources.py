@@ -4,7 +4,10 @@
 - pretrained: the same model with the user's weights (`--weights`), never retrained;
 - an ONNX file made elsewhere (`edgenn run model.onnx`): no PyTorch module at all, so the
   variants that need one (pruning, litert-torch's .tflite, the PyTorch reference row)
-  become rows that say so, and the fp32 ONNX model on ONNX Runtime is the reference.
+  become rows that say so, and the fp32 ONNX model on ONNX Runtime is the reference;
+- a .tflite made elsewhere (`edgenn run model.tflite`): the TFLite half of a run,
+  `edgenn.run.tflite_source.run_tflite`, which `edgenn.api.run` and a sweep point call in
+  place of `pipeline.run` (it reuses the pipeline's compile and measure steps).
 
 Each gives a `Source`: the artifacts every later step starts from, the reference outputs
 on the test split and what the report records about it.
@@ -44,6 +47,10 @@ class Source:
 
 def is_onnx(model: str) -> bool:
     return str(model).lower().endswith(".onnx")
+
+
+def is_tflite(model: str) -> bool:
+    return str(model).lower().endswith(".tflite")
 
 
 def from_pytorch(model, data: Dataset, config: RunConfig, hooks: Hooks,

@@ -23,6 +23,8 @@ from edgenn.core import EdgeNNError, write_text_atomic
 from edgenn.run import pipeline
 from edgenn.run.config import Hooks
 from edgenn.run.recipe import build_config
+from edgenn.run.sources import is_tflite
+from edgenn.run.tflite_source import run_tflite
 from edgenn.sweep.spec import Point
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,9 @@ def run_point(point: Point, out: Path,
                               "recipe": point.recipe, "host": socket.gethostname(),
                               "pid": os.getpid()}
     try:
-        report = pipeline.run(build_config(point.recipe, directory), hooks)
+        config = build_config(point.recipe, directory)
+        job = run_tflite if is_tflite(config.model) else pipeline.run  # a .tflite source
+        report = job(config, hooks)
         write_text_atomic(directory / "report.json", report.to_json())
         result.update(status="ok", reason="", report=report.to_dict())
     except KeyboardInterrupt:

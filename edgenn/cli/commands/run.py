@@ -36,18 +36,20 @@ Examples:
   edgenn run --model net.py:build --weights w.pt --data my.npz
                                                # your trained PyTorch model, as it is
   edgenn run model.onnx --data my.npz          # an ONNX file made elsewhere
+  edgenn run model.tflite --data my.npz        # a .tflite: fp32 and its int8 variants
   edgenn run --max-accuracy-drop 0.5           # exit 3 when any row loses more than 0.5 pp
   edgenn run --targets cpu --device pi         # also measured on a board (edgenn devices)
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", nargs="?", default=None, metavar="RECIPE.toml|MODEL.onnx",
+    parser.add_argument("recipe", nargs="?", default=None,
+                        metavar="RECIPE.toml|MODEL.onnx|MODEL.tflite",
                         help="a recipe file (default: the embedded default recipe), or an "
-                             "ONNX model to start from (no training)")
+                             "ONNX or .tflite model to start from (no training)")
     parser.add_argument("--model", default=None,
-                        help="zoo model name (see `edgenn zoo`), path/to/file.py:factory, or "
-                             "an .onnx file")
+                        help="zoo model name (see `edgenn zoo`), path/to/file.py:factory, "
+                             "an .onnx or a .tflite file")
     parser.add_argument("--weights", default=None, metavar="WEIGHTS.pt",
                         help="pretrained weights for --model (a state dict saved with "
                              "torch.save): the model is used as trained, not retrained")
@@ -100,7 +102,7 @@ def execute(args: argparse.Namespace, ui) -> int:
     from edgenn.core import BadInputError
     from edgenn.run.recipe import build_config, load_recipe
 
-    if args.recipe and str(args.recipe).lower().endswith(".onnx"):
+    if args.recipe and str(args.recipe).lower().endswith((".onnx", ".tflite")):
         if args.model:
             raise BadInputError(f"give the model once: {args.recipe} or --model {args.model}")
         args.model, args.recipe = args.recipe, None
