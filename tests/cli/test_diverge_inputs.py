@@ -120,3 +120,33 @@ def test_a_tflite_variant_with_two_inputs_is_fed_in_the_references_order(tmp_pat
     with torch.no_grad():
         want = module(torch.from_numpy(x["image"]), torch.from_numpy(x["extra"])).numpy()
     np.testing.assert_allclose(outputs["out"], want, rtol=1e-5, atol=1e-5)
+
+
+def test_an_input_batched_on_axis_1_is_fed_in_its_layout(tmp_path, capsys):
+    """A state [2, n, 4] (samples on axis 1) beside an image [n, 6]: the file holds the
+    state as the model takes it, and every layer is compared over the same samples."""
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(rng.normal(size=(6, 5)).astype(np.float32), "w1"),
+               numpy_helper.from_array(rng.normal(size=(8, 5)).astype(np.float32), "w2"),
+               numpy_helper.from_array(np.array([-1, 8], np.int64), "flat")]
+    nodes = [helper.make_node("MatMul", ["image", "w1"], ["a"], name="image_proj"),
+             helper.make_node("Transpose", ["state"], ["t"], perm=[1, 0, 2], name="swap"),
+             helper.make_node("Reshape", ["t", "flat"], ["s"], name="flatten"),
+             helper.make_node("MatMul", ["s", "w2"], ["b"], name="state_proj"),
+             helper.make_node("Add", ["a", "b"], ["scores"], name="mix")]
+    graph = helper.make_graph(
+        nodes, "stateful",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 6]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "n", 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 5])], weights)
+    model = tmp_path / "stateful.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    np.savez(tmp_path / "d.npz", **{"x.image": rng.normal(size=(9, 6)).astype(np.float32),
+                                    "x.state": rng.normal(size=(2, 9, 4)).astype(np.float32)})
+    assert main(["diverge", str(model), str(model), "--data", str(tmp_path / "d.npz"),
+                 "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["samples"] == 9
+    [row] = table["variants"]
+    assert {"image_proj", "state_proj", "mix"} <= set(table["layers"])
+    assert all(value["snr_db"] == 100.0 for value in row["layers"].values())

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, EdgeNNError, RunOptions, samples
+from edgenn.core import Artifact, BadInputError, EdgeNNError, RunOptions, TensorSpec, samples
 from edgenn.core.registry import create_target
 from edgenn.run.layers import diverge, profile
 from edgenn.run.layers.names import OnnxLayers
@@ -66,11 +66,13 @@ def divergence_for(model, sources: dict[str, Path], artifacts: Sequence[Artifact
                    spiking: Sequence[tuple[Any, Artifact]], x: np.ndarray, threads: int,
                    threshold_db: float) -> dict[str, Any]:
     names = diverge.reference_names(sources["fp32"])
+    specs = next((a.inputs for a in artifacts if a.format == "onnx" and a.variant == "fp32"),
+                 ())  # the inputs' layouts, as the run read its data
 
     def reference_outputs(samples_x: np.ndarray) -> dict[str, np.ndarray]:
         if model is not None:
             return diverge.torch_layer_outputs(model, samples_x)
-        return diverge.onnx_layer_outputs(sources["fp32"], samples_x, names, threads)
+        return diverge.onnx_layer_outputs(sources["fp32"], samples_x, names, threads, specs)
 
     label = "pytorch" if model is not None else "onnx fp32"
     # Every layer's output of every sample is held (the reference's and one variant's at a
@@ -93,7 +95,7 @@ def divergence_for(model, sources: dict[str, Path], artifacts: Sequence[Artifact
     for artifact in artifacts:
         if artifact.format == "onnx" and not (model is None and artifact.variant == "fp32"):
             collect(f"onnx {artifact.variant}", lambda a=artifact: diverge.onnx_layer_outputs(
-                Path(a.path), x, names, threads))
+                Path(a.path), x, names, threads, specs))
     for artifact in artifacts:
         if artifact.format == "tflite":
             collect(f"tflite {artifact.variant}",
@@ -169,26 +171,27 @@ def _with_calibration(artifact: Artifact, x: np.ndarray, workdir: Path) -> Artif
 
 
 def diverge_files(reference_path: Path, variant_paths: Sequence[Path], x: samples.Samples,
-                  threshold_db: float, threads: int = 2) -> dict[str, Any]:
+                  threshold_db: float, threads: int = 2, specs: Sequence[TensorSpec] = ()
+                  ) -> dict[str, Any]:
     """Layer by layer, each variant file (.onnx or .tflite) against the reference ONNX, on
     `x` (one array, or one per input name) — on fewer of its samples when every layer's
     output of all of them would not fit in `LAYER_BYTES` (the table's `samples_capped`
-    says how many and why)."""
+    says how many and why). `specs` are the reference's inputs in the data's layout."""
     reference_path = Path(reference_path)
     if reference_path.suffix.lower() != ".onnx":
         raise BadInputError(f"{reference_path}: the reference must be an ONNX model")
     names = diverge.reference_names(reference_path)
     per_sample = sum(v.nbytes for v in diverge.onnx_layer_outputs(
-        reference_path, samples.take(x, slice(0, 1)), names, threads).values())
+        reference_path, samples.take(x, slice(0, 1)), names, threads, specs).values())
     x, cut = diverge.capped(x, per_sample, LAYER_BYTES)  # as in a run
-    reference = diverge.onnx_layer_outputs(reference_path, x, names, threads)
+    reference = diverge.onnx_layer_outputs(reference_path, x, names, threads, specs)
     compared = {}
     for path in map(Path, variant_paths):
         if not path.is_file():
             raise BadInputError(f"model file not found: {path}")
         outputs = diverge.tflite_layer_outputs(path, x, names.order) \
             if path.suffix.lower() == ".tflite" else \
-            diverge.onnx_layer_outputs(path, x, names, threads)
+            diverge.onnx_layer_outputs(path, x, names, threads, specs)
         compared[path.name] = diverge.compare_layers(reference, outputs, names.order)
     table = diverge.table_of(compared, [n for n in names.order if n in reference],
                              threshold_db)
@@ -232,20 +235,21 @@ def diverge_command(reference: Path, variants: Sequence[Path], data: Path, sampl
 
     from edgenn.core import prepare_out_dir, write_text_atomic
     from edgenn.exporters.onnx import load_onnx_artifact
-    from edgenn.frontend.data import check_inputs, read_samples
+    from edgenn.frontend.data import read_samples
+    from edgenn.frontend.inputs import with_data_layout
 
     if not variants:
         raise BadInputError("name at least one variant model to compare with the reference")
     for path in (Path(reference), *map(Path, variants)):
         if not path.is_file():
             raise BadInputError(f"model file not found: {path}")
-    x, _ = read_samples(data)
-    check_inputs(x, load_onnx_artifact(reference).inputs, str(data))
+    specs = with_data_layout(load_onnx_artifact(reference), data).inputs
+    x, _ = read_samples(data, specs)  # in the reference's layout, checked
     x = samples.take(x, slice(0, samples_))
     if not isinstance(x, dict):
         x = np.asarray(x, dtype=np.float32)
     table = diverge_files(Path(reference), list(map(Path, variants)), x, threshold_db,
-                          threads)
+                          threads, specs)
     if out is not None:
         write_text_atomic(prepare_out_dir(Path(out)) / "diverge.json",
                           json.dumps(table, indent=2) + "\n")

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgenn.core import BadInputError, samples
+from edgenn.core import BadInputError, TensorSpec, samples
 from edgenn.core.samples import Samples
-from edgenn.core.target import fixed_batch_size, fixed_size_chunks
+from edgenn.core.target import batch_size_of, feed_inputs, fixed_size_chunks, model_feed
 from edgenn.run.layers.names import OnnxLayers, latest, onnx_layers, tflite_layers
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,12 @@ def torch_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
     return outputs
 
 
-def onnx_layer_outputs(path: Path, x: Samples, names: OnnxLayers, threads: int = 2
-                       ) -> dict[str, np.ndarray]:
+def onnx_layer_outputs(path: Path, x: Samples, names: OnnxLayers, threads: int = 2,
+                       specs: Sequence[TensorSpec] = ()) -> dict[str, np.ndarray]:
     """Each layer's output (named by `names`, the fp32 graph's layers) in the ONNX model
-    at `path`: its last tensor, read after a Quantize→Dequantize pair when it has one."""
+    at `path`: its last tensor, read after a Quantize→Dequantize pair when it has one.
+    `x` is samples-first; each input is fed in its layout (`specs`, the reference's input
+    specs with the data's layout, else the one its shape implies)."""
     import onnx
 
     from edgenn.targets.cpu import ORT_TYPES, open_session
@@ -121,17 +123,18 @@ def onnx_layer_outputs(path: Path, x: Samples, names: OnnxLayers, threads: int =
         augmented = Path(folder) / "layers.onnx"
         onnx.save(model, str(augmented), save_as_external_data=model.ByteSize() > (1 << 30))
         session = open_session(augmented, threads)
-        inputs = session.get_inputs()
+        inputs = feed_inputs([(i.name, ORT_TYPES.get(i.type, np.float32), i.shape)
+                              for i in session.get_inputs()], specs)
         names_out = [o.name for o in session.get_outputs()]
-        feed = _feed_of([(i.name, np.dtype(ORT_TYPES.get(i.type, np.float32))) for i in inputs],
-                        x, path)
-        fixed = fixed_batch_size(inputs[0].shape)  # a model that fixes its batch runs in chunks
-        count = samples.count(feed)
-        chunks = [(feed, count)] if fixed is None else list(fixed_size_chunks(feed, fixed))
+        x = _by_input([i.name for i in inputs], x, path)
+        fixed = batch_size_of(inputs)  # a model that fixes its batch runs in chunks
+        count = samples.count(x)
+        chunks = [(x, count)] if fixed is None else list(fixed_size_chunks(x, fixed))
         values: dict[str, list[np.ndarray]] = {}
         for chunk, rows in chunks:
             size = samples.count(chunk)
-            for name, value in zip(names_out, session.run(names_out, chunk), strict=True):
+            results = session.run(names_out, model_feed(chunk, inputs))
+            for name, value in zip(names_out, results, strict=True):
                 value = np.asarray(value)
                 if value.ndim and value.shape[0] == size:  # per sample, not a shape
                     values.setdefault(name, []).append(value[:rows])
@@ -141,27 +144,23 @@ def onnx_layer_outputs(path: Path, x: Samples, names: OnnxLayers, threads: int =
             if t in by_tensor and np.issubdtype(by_tensor[t].dtype, np.floating)}
 
 
-def _feed_of(inputs: list[tuple[str, np.dtype]], x: Samples, path: Path
-             ) -> dict[str, np.ndarray]:
-    """{input name: samples in that input's dtype}: one array feeds a one-input model; a
-    dict is matched by name, or — names differing, as between an ONNX export and its
-    .tflite — by position."""
+def _by_input(names: list[str], x: Samples, path: Path) -> Samples:
+    """`x` keyed by the model's input `names`: one array feeds a one-input model; a dict is
+    matched by name, or — names differing, as between an ONNX export and its .tflite — by
+    position."""
     if not isinstance(x, Mapping):
-        if len(inputs) != 1:
-            raise BadInputError(f"{Path(path).name} takes {len(inputs)} inputs "
-                                f"({', '.join(n for n, _ in inputs)}); give one array per "
-                                "input, named x.<input>")
-        arrays = [x]
-    elif {n for n, _ in inputs} == set(x):
-        arrays = [x[n] for n, _ in inputs]
-    elif len(inputs) == len(x):
-        arrays = list(x.values())
-    else:
-        raise BadInputError(f"{Path(path).name} takes {len(inputs)} input(s) "
-                            f"({', '.join(n for n, _ in inputs)}); the samples have "
-                            f"{len(x)} ({', '.join(x)})")
-    return {name: np.asarray(array).astype(dtype, copy=False)
-            for (name, dtype), array in zip(inputs, arrays, strict=True)}
+        if len(names) != 1:
+            raise BadInputError(f"{Path(path).name} takes {len(names)} inputs "
+                                f"({', '.join(names)}); give one array per input, named "
+                                "x.<input>")
+        return x
+    if set(names) == set(x):
+        return x
+    if len(names) != len(x):
+        raise BadInputError(f"{Path(path).name} takes {len(names)} input(s) "
+                            f"({', '.join(names)}); the samples have {len(x)} "
+                            f"({', '.join(x)})")
+    return dict(zip(names, x.values(), strict=True))
 
 
 def _dequantized_names(model) -> dict[str, str]:
@@ -181,7 +180,8 @@ def tflite_layer_outputs(path: Path, x: Samples, order: list[str] | None = None
 
     if isinstance(x, Mapping):  # float samples: the runner quantizes an integer input
         inputs, _ = tflite_specs(path)
-        x = _feed_of([(spec.name, np.dtype(np.float32)) for spec in inputs], x, path)
+        x = {name: np.asarray(array, dtype=np.float32) for name, array in
+             _by_input([spec.name for spec in inputs], x, path).items()}
     else:
         x = np.asarray(x, dtype=np.float32)
     found: dict[str, np.ndarray] = {}
