@@ -160,3 +160,62 @@ def test_bad_input_is_one_line_and_exit_2(user_tflite, tmp_path, capsys, problem
     assert expected in error
     assert error.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+class TwoHeads(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scores, self.boxes = torch.nn.Linear(6, 4), torch.nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.scores(x), self.boxes(x)
+
+
+class TwoInputs(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.image, self.extra = torch.nn.Linear(6, 4), torch.nn.Linear(3, 4)
+
+    def forward(self, image, extra):
+        return self.image(image) + self.extra(extra)
+
+
+def test_several_outputs_and_several_inputs(tmp_path):
+    import litert_torch
+
+    from edgenn.targets.tflite import TfliteRunner
+
+    torch.manual_seed(0)
+    heads = tmp_path / "heads.tflite"
+    litert_torch.convert(TwoHeads().eval(), (torch.zeros(1, 6),)).export(str(heads))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 6)).astype(np.float32)
+    np.savez(tmp_path / "heads.npz", x=x, y=TfliteRunner(heads).run(x).argmax(1))
+    out = tmp_path / "heads"
+    assert main(quick("run", str(heads), "--data", str(tmp_path / "heads.npz"), "--out",
+                      str(out), "--variants", "int8-static,int8-dynamic")) == 0
+    rows, _ = rows_of(out)
+    for variant in ("fp32", "int8-static", "int8-dynamic"):
+        row = rows[("tflite", variant)]
+        assert row["status"] == "ok", row["reason"]
+        assert "edgenn scores the first, serving_default_output_0" in row["extra"]["note"]
+    assert rows[("tflite", "fp32")]["accuracy"] == 1.0
+
+    two = tmp_path / "two.tflite"
+    litert_torch.convert(TwoInputs().eval(), (torch.zeros(1, 6), torch.zeros(1, 3))).export(
+        str(two))
+    names = [d["name"] for d in TfliteRunner(two).feeder.inputs]
+    np.savez(tmp_path / "two.npz", **{f"x.{names[0]}": x,
+                                      f"x.{names[1]}": rng.normal(size=(60, 3)).astype(
+                                          np.float32)})
+    out = tmp_path / "two"
+    assert main(quick("run", str(two), "--data", str(tmp_path / "two.npz"), "--out", str(out),
+                      "--variants", "int8-static,int8-dynamic")) == 0
+    rows, _ = rows_of(out)
+    assert rows[("tflite", "fp32")]["status"] == "ok"
+    assert rows[("tflite", "int8-dynamic")]["status"] == "ok"
+    assert rows[("tflite", "int8-dynamic")]["top1_agreement"] >= 0.9
+    static = rows[("tflite", "int8-static")]
+    assert static["status"] == "failed"
+    assert static["reason"] == ("edgenn's static int8 TFLite pass calibrates models with one "
+                                f"input; this one has 2 ({names[0]}, {names[1]})")
