@@ -140,6 +140,7 @@ def run(config: RunConfig, hooks: Hooks | None = None) -> Report:
     data = load_dataset(config.data, config.test_data, imported.inputs if onnx_file else None)
     hooks.status(f"data: {data.describe()}")
     if onnx_file:
+        imported = sources.with_observed_outputs(imported, data.x_test, config.latency.threads)
         check_label_range(data.y_test, imported.outputs, str(config.data or "digits"))
     else:
         model, digest = prepared_model(config, data)
@@ -325,6 +326,7 @@ def bench(model_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
         artifact, default_targets = load_onnx_artifact(model_path), ("cpu",)
     artifact = with_data_layout(artifact, data_path)
     x, y = read_samples(data_path, artifact.inputs)  # in the model's layout, checked
+    artifact = sources.with_observed_outputs(artifact, x, config.latency.threads)
     check_label_range(y, artifact.outputs, str(data_path))
     named = config.targets is not None  # a target the user names must run: exit 2 if not
     config = replace(config, targets=tuple(config.targets or default_targets))

@@ -16,7 +16,7 @@ on the test split and what the report records about it.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +135,33 @@ def _train(model, data: Dataset, config: RunConfig, hooks: Hooks
              "kept_epoch": result.kept_epoch,
              "epochs_run": result.epochs_run, "val_accuracy": result.val_accuracy},
             list(result.history))
+
+
+def with_observed_outputs(artifact: Artifact, x, threads: int = 2) -> Artifact:
+    """`artifact` (ONNX) with its first output's shape as ONNX Runtime really produces it
+    on one sample of `x`: a model whose declaration disagrees (a stale export, a hand-edited
+    graph) is measured by what it returns, and a warning names the declaration. Labels
+    are then checked against the real class count."""
+    import logging
+
+    from edgenn.core import samples
+    from edgenn.core.artifact import TensorSpec
+    from edgenn.targets.cpu import CpuTarget
+
+    if artifact.format != "onnx" or not artifact.outputs or samples.count(x) == 0:
+        return artifact
+    runner = CpuTarget().load(artifact, RunOptions(threads=threads))
+    real = np.asarray(runner.run(samples.take(x, slice(0, 1)))).shape
+    declared = artifact.outputs[0]
+    same = len(declared.shape) == len(real) and all(
+        not isinstance(d, int) or d == r for d, r in zip(declared.shape[1:], real[1:],
+                                                          strict=False))
+    if same:
+        return artifact
+    shown = "×".join(str(d) for d in declared.shape) or "a scalar"
+    logging.getLogger(__name__).warning(
+        "%s declares its output '%s' as %s but ONNX Runtime returns %s per sample: edgenn "
+        "measures what the runtime returns", artifact.path.name, declared.name, shown,
+        "×".join(str(d) for d in real[1:]) or "a scalar")
+    observed = TensorSpec(declared.name, ("batch", *real[1:]), declared.dtype)
+    return replace(artifact, outputs=(observed, *artifact.outputs[1:]))

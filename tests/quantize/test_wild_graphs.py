@@ -223,3 +223,32 @@ def test_quantize_command_names_data_that_do_not_fit(tmp_path, wild_graphs, caps
     assert code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "do not fit the model input" in err
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_a_quantized_model_with_a_misdeclared_output_runs_as_it_really_is(
+        tmp_path, wild_graphs, caplog, command):
+    from edgenn.quantize.onnx_int8 import StaticConfig
+
+    model = wild_graphs.conv_net(tmp_path / "m.onnx", opset=17, constants=False)
+    int8 = quantize_static(Artifact(model, "onnx"), tmp_path / "qlinear.onnx", images(),
+                           StaticConfig(quant_format="qoperator"))
+    proto = onnx.load(str(int8.path))
+    assert any(n.op_type == "QLinearConv" for n in proto.graph.node)
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    dims[0].dim_value, dims[1].dim_value = 1, 5  # declared 1×5, really N×10
+    onnx.save(proto, str(tmp_path / "misdeclared.onnx"))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=images(160), y=rng.integers(0, 10, 160))
+    argv = [command, str(tmp_path / "misdeclared.onnx"), "--data", str(tmp_path / "d.npz"),
+            "--out", str(tmp_path / "build"), "--runs", "3", "--warmup", "1",
+            "--no-isolate", "--quiet"]
+    assert main(argv + (["--targets", "cpu"] if command == "run" else [])) == 0
+    assert ("misdeclared.onnx declares its output 'logits' as 1×5 but ONNX Runtime returns "
+            "10 per sample") in caplog.text
+    rows = json.loads((tmp_path / "build" / "report.json").read_text())["rows"]
+    measured = [r for r in rows if r["status"] == "ok"]
+    assert [r["variant"] for r in measured] == ["int8-static"]
+    skipped = {r["variant"]: r["reason"] for r in rows if r["status"] == "skipped"}
+    if command == "run":
+        assert skipped["int8-dynamic"] == "the source model is already int8-static"
