@@ -316,8 +316,15 @@ def measure(model: WildModel, cache: str | None, root: Path, rounds: int, calibr
     result["rows_ok"] = sum(row["status"] == "ok" for row in rows)
     result["rows_failed"] = sum(row["status"] == "failed" for row in rows)
     result["rows_skipped"] = sum(row["status"] == "skipped" for row in rows)
-    if model.format != "onnx":
-        return result  # ONNX Runtime's quantizer takes ONNX only: no by-hand baseline
+    if model.format != "onnx":  # ONNX Runtime's quantizer takes ONNX only: no by-hand
+        int8 = next((row for row in rows if row["variant"] == "int8-static"
+                     and row["status"] == "ok"), None)
+        if int8:  # edgenn's own figures, timed in its workers (not interleaved)
+            result["edgenn_speedup"] = ((int8.get("extra") or {}).get("relative")
+                                        or {}).get("speedup")
+            result["edgenn_accuracy"] = {"snr_db": int8.get("snr_db"),
+                                         "cosine": int8.get("cosine_similarity")}
+        return result
     arrays = load_inputs(data)
     count = sample_count(arrays)
     fp32 = session(path)
