@@ -24,10 +24,13 @@ from edgenn.core.target import (
     ModelInput,
     batch_size_of,
     brought_by_user,
+    check_streamable,
     feed_inputs,
     fixed_size_chunks,
     model_feed,
     run_in_fixed_batches,
+    run_streaming,
+    streamed,
 )
 
 log = logging.getLogger(__name__)
@@ -145,6 +148,9 @@ class CpuRunner:
         # one input, samples on axis 0, any batch: fed as it comes
         self._plain = self.batch_size is None and len(self.inputs) == 1 and \
             first.batch_axis == 0
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        check_streamable(self.inputs, self.output_names)
+        self._carried: dict[str, np.ndarray] | None = {} if streamed(self.inputs) else None
         self.threads = threads
         self._session_run = self.session.run  # bound once: run() sits inside timed loops
 
@@ -154,6 +160,9 @@ class CpuRunner:
             if batch.dtype is not self.input_dtype and batch.dtype != self.input_dtype:
                 batch = batch.astype(self.input_dtype)
             return self._session_run(None, {self.input_name: batch})[0]
+        if self._carried is not None:  # a stream: one sample at a time, state carried
+            return run_streaming(lambda feed: self._session_run(None, feed), batch,
+                                 self.inputs, self.output_names, self._carried)
         return run_in_fixed_batches(self._run_once, batch, self.batch_size)
 
     def _run_once(self, batch: Samples) -> np.ndarray:

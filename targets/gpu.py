@@ -37,9 +37,12 @@ from edgenn.core.samples import Samples
 from edgenn.core.target import (
     batch_size_of,
     brought_by_user,
+    check_streamable,
     fixed_size_chunks,
     model_feed,
     run_in_fixed_batches,
+    run_streaming,
+    streamed,
 )
 
 log = logging.getLogger(__name__)
@@ -234,6 +237,9 @@ class GpuRunner:
         self.inputs = session_inputs(self.session, specs)  # each fed in its layout
         self.batch_size = batch_size_of(self.inputs)  # None: any batch runs at once
         self.output_names = [o.name for o in self.session.get_outputs()]
+        check_streamable(self.inputs, self.output_names)
+        # a stream runs one sample at a time through session.run (host copies included)
+        self._carried: dict[str, np.ndarray] | None = {} if streamed(self.inputs) else None
         self._last_batch: Samples | None = None
 
     def _bind(self, batch: Samples):
@@ -253,6 +259,10 @@ class GpuRunner:
         return binding, device_inputs  # the OrtValues must outlive the binding's use
 
     def run(self, batch: Samples) -> np.ndarray:
+        if self._carried is not None:
+            return np.asarray(run_streaming(lambda feed: self.session.run(None, feed), batch,
+                                            self.inputs, self.output_names, self._carried),
+                              dtype=np.float32)
         self._last_batch = batch
         return run_in_fixed_batches(self._run_once, batch, self.batch_size)
 

@@ -26,7 +26,15 @@ import numpy as np
 from edgenn.core import Artifact, BadInputError, EdgeNNError, RunOptions, parse_enum
 from edgenn.core.artifact import TensorSpec
 from edgenn.core.samples import Samples
-from edgenn.core.target import batch_size_of, brought_by_user, model_feed, run_in_fixed_batches
+from edgenn.core.target import (
+    batch_size_of,
+    brought_by_user,
+    check_streamable,
+    model_feed,
+    run_in_fixed_batches,
+    run_streaming,
+    streamed,
+)
 from edgenn.targets.cpu import profile_nodes, session_feeds, session_inputs
 
 log = logging.getLogger(__name__)
@@ -173,9 +181,16 @@ class OrtMobileRunner:
             raise BadInputError(f"{path}: not a valid .ort model ({first})") from None
         self.inputs = session_inputs(self.session, specs)
         self.batch_size = batch_size_of(self.inputs)  # None: any batch at once
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        check_streamable(self.inputs, self.output_names)
+        self._carried: dict[str, np.ndarray] | None = {} if streamed(self.inputs) else None
         self.threads = threads
 
     def run(self, batch: Samples) -> np.ndarray:
+        if self._carried is not None:  # a stream: one sample at a time, state carried
+            return np.asarray(run_streaming(lambda feed: self.session.run(None, feed), batch,
+                                            self.inputs, self.output_names, self._carried),
+                              dtype=np.float32)
         return run_in_fixed_batches(self._run_once, batch, self.batch_size)
 
     def _run_once(self, batch: Samples) -> np.ndarray:

@@ -35,22 +35,26 @@ class TensorSpec:
     """One input or output of a model: name, shape (a str for a symbolic dim), dtype, and
     for an input how it is fed: `batch_axis` is the dimension that holds the samples of a
     batch (0 for most models; 1 for an RNN state [2, batch, 128]), None for an input that
-    takes one value for the whole run (a sample rate, shape [])."""
+    takes one value for the whole run (a sample rate, shape []); `carried_from` names the
+    output that feeds this input at the next sample of a stream (a streaming model's
+    state: samples then run one at a time, in order)."""
 
     name: str
     shape: tuple[int | str, ...]
     dtype: str = "float32"
     batch_axis: int | None = 0
+    carried_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
-                "batch_axis": self.batch_axis}
+                "batch_axis": self.batch_axis, "carried_from": self.carried_from}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TensorSpec:
         axis = data.get("batch_axis", 0)  # written before layouts existed: samples on axis 0
+        carried = data.get("carried_from")
         return cls(str(data["name"]), tuple(data["shape"]), str(data.get("dtype", "float32")),
-                   None if axis is None else int(axis))
+                   None if axis is None else int(axis), None if carried is None else str(carried))
 
     def describe_shape(self) -> str:
         """The whole shape with the batch where it is: `2×(batch)×16`; `(batch of 1)×64`

@@ -104,21 +104,63 @@ class ModelInput:
     dtype: np.dtype  # the runtime's element type: data are cast to it
     batch_axis: int | None = 0  # where the batch's samples go; None: one value per run
     shape: tuple = ()  # as the runtime declares it (ints, names, None): the fixed batch
+    carried_from: str | None = None  # the output fed back here at the next sample
 
 
 def feed_inputs(declared: Sequence[tuple[str, np.dtype, Sequence[object]]],
                 specs: Sequence[TensorSpec] = ()) -> list[ModelInput]:
     """The runtime's inputs (name, dtype, shape) with the layout the artifact's specs give
     each one, else the one its shape implies (`batch_axis_for`)."""
-    axes = {spec.name: spec.batch_axis for spec in specs}
+    by_name = {spec.name: spec for spec in specs}
     found = []
     for name, dtype, shape in declared:
         shape = tuple("?" if dim is None else dim for dim in shape)
-        axis = axes.get(name, batch_axis_for(shape))
+        spec = by_name.get(name)
+        axis = spec.batch_axis if spec is not None else batch_axis_for(shape)
         if axis is not None and not 0 <= axis < len(shape):  # a spec from elsewhere
             axis = batch_axis_for(shape)
-        found.append(ModelInput(name, np.dtype(dtype), axis, shape))
+        found.append(ModelInput(name, np.dtype(dtype), axis, shape,
+                                spec.carried_from if spec is not None else None))
     return found
+
+
+def streamed(inputs: Sequence[ModelInput]) -> bool:
+    """Whether the model runs as a stream: some input carries an output to the next
+    sample (see `run_streaming`)."""
+    return any(i.carried_from for i in inputs)
+
+
+def run_streaming(run_all: Callable[[dict[str, np.ndarray]], Sequence[np.ndarray]],
+                  batch: Samples, inputs: Sequence[ModelInput], output_names: Sequence[str],
+                  carried: dict[str, np.ndarray]) -> np.ndarray:
+    """A streaming model over `batch`: one sample at a time, in order, each input that
+    carries an output (`ModelInput.carried_from`) fed what the previous sample gave; the
+    stream's first sample takes its own value from the data. `carried` holds the values
+    to feed next and is updated, so a stream goes on across calls (one per runner).
+    Returns the first output of every sample, concatenated."""
+    positions = {i.name: list(output_names).index(i.carried_from)
+                 for i in inputs if i.carried_from}
+    outputs = []
+    for row in range(samples.count(batch)):
+        feed = model_feed(samples.take(batch, slice(row, row + 1)), inputs)
+        feed.update(carried)
+        results = run_all(feed)
+        carried.update({name: np.asarray(results[at]) for name, at in positions.items()})
+        outputs.append(np.asarray(results[0]))
+    return np.concatenate(outputs)
+
+
+def check_streamable(inputs: Sequence[ModelInput], output_names: Sequence[str]) -> None:
+    """Refuse a stream the model cannot run: a carried output it does not have, or a batch
+    fixed above one (a stream feeds one sample at a time)."""
+    for i in inputs:
+        if i.carried_from and i.carried_from not in output_names:
+            raise EdgeNNError(f"input '{i.name}' is carried from output '{i.carried_from}', "
+                              f"which the model does not have ({', '.join(output_names)})")
+    size = batch_size_of(inputs)
+    if streamed(inputs) and size not in (None, 1):
+        raise EdgeNNError(f"a stream feeds one sample at a time; the model fixes its batch "
+                          f"at {size}")
 
 
 def batch_size_of(inputs: Sequence[ModelInput]) -> int | None:

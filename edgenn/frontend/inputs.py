@@ -6,6 +6,13 @@ Where an input's samples are is `TensorSpec.batch_axis`: read from the model's s
 `x` and `batch_axis.<input>` for `x.<input>`: an int, or -1 for an input that takes one
 value for the whole run. The file's word wins and travels with the artifact
 (`with_data_layout`), so every runner feeds the input alike.
+
+A streaming model (state in, new state out) is measured as it is used when the file pairs
+the state with the output that carries it on, `carry.<input>` = the output's name (say
+`np.savez(..., **{"carry.state": "stateN"})`): samples then run one at a time, in file
+order, each fed the state the previous one gave; the first takes its state from the data.
+Without it every sample starts from its own state in the data. The pairing is never
+guessed from names: a wrong guess would change what is measured without a word.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy as np
 from edgenn.core import Artifact, BadInputError, TensorSpec, samples
 
 LAYOUT_KEY = "batch_axis"  # npz: `batch_axis` (for x) or `batch_axis.<input>`
+CARRY_KEY = "carry"  # npz: `carry.<input>` = the output carried to it at the next sample
 CONSTANT = -1  # a declared batch axis of -1: one value for the whole run
 SINGLE_KEYS = ("x", "x_train", "x_val", "x_test")  # arrays of a one-input model
 
@@ -27,40 +35,78 @@ def with_data_layout(artifact: Artifact, data: str | Path | None) -> Artifact:
     """`artifact` with its inputs' layouts as the data file declares them (unchanged for
     no file, an embedded data set's name, or a file that declares none). A file that
     cannot be read is left to the reader that loads it, with its own message."""
-    if data is None or not str(data).endswith(".npz") or not Path(data).is_file():
+    if data is None or not Path(data).is_file():
         return artifact
     try:
         with np.load(Path(data), allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files if k.startswith(LAYOUT_KEY)}
+            arrays = {k: archive[k] for k in archive.files
+                      if k.startswith((LAYOUT_KEY, f"{CARRY_KEY}."))}
     except Exception:  # not an npz: the data reader says so
         return artifact
-    inputs = declared(arrays, artifact.inputs, str(data))
+    inputs = declared(arrays, artifact.inputs, str(data), artifact.outputs)
     return artifact if inputs == artifact.inputs else replace(artifact, inputs=inputs)
 
 
-def declared(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec], where: str
-             ) -> tuple[TensorSpec, ...]:
-    """`inputs` with the batch axes the file's `batch_axis[.<input>]` keys declare."""
+def declared(arrays: Mapping[str, np.ndarray], inputs: Sequence[TensorSpec], where: str,
+             outputs: Sequence[TensorSpec] = ()) -> tuple[TensorSpec, ...]:
+    """`inputs` with the batch axes the file's `batch_axis[.<input>]` keys declare and the
+    outputs its `carry.<input>` keys carry (checked against `outputs` when given)."""
     by_name = {spec.name: spec for spec in inputs}
-    axes: dict[str, int | None] = {}
+    changes: dict[str, dict] = {}
     for key, value in arrays.items():
-        if key != LAYOUT_KEY and not key.startswith(f"{LAYOUT_KEY}."):
+        if key == LAYOUT_KEY or key.startswith(f"{LAYOUT_KEY}."):
+            name = key[len(LAYOUT_KEY) + 1:] if key != LAYOUT_KEY else \
+                (inputs[0].name if len(inputs) == 1 else "")
+            rank = len(_named(by_name, name, key, where).shape)
+            value = np.asarray(value)
+            if value.shape != () or not np.issubdtype(value.dtype, np.integer) or \
+                    not CONSTANT <= int(value) < rank:
+                raise BadInputError(f"{where}: {key} must be one integer, an axis of input "
+                                    f"'{name}' (0 … {rank - 1}) or {CONSTANT} for one value "
+                                    f"for the whole run; got {value.tolist()!r}")
+            changes.setdefault(name, {})["batch_axis"] = \
+                None if int(value) == CONSTANT else int(value)
+        elif key.startswith(f"{CARRY_KEY}."):
+            name = key[len(CARRY_KEY) + 1:]
+            _named(by_name, name, key, where)
+            value = np.asarray(value)
+            if value.shape != () or value.dtype.kind != "U":
+                raise BadInputError(f"{where}: {key} must name one output of the model, "
+                                    f"got {value.tolist()!r}")
+            changes.setdefault(name, {})["carried_from"] = str(value)
+    specs = tuple(replace(spec, **changes[spec.name]) if spec.name in changes else spec
+                  for spec in inputs)
+    if outputs:
+        _check_carried(specs, outputs, where)
+    return specs
+
+
+def _named(by_name: Mapping[str, TensorSpec], name: str, key: str, where: str) -> TensorSpec:
+    if name not in by_name:
+        raise BadInputError(f"{where}: {key} names no input of the model (its inputs: "
+                            f"{', '.join(by_name)})")
+    return by_name[name]
+
+
+def _check_carried(inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec], where: str
+                   ) -> None:
+    """A carried output must exist and have its input's shape, and its input a batch."""
+    by_name = {spec.name: spec for spec in outputs}
+    for spec in inputs:
+        if spec.carried_from is None:
             continue
-        name = key[len(LAYOUT_KEY) + 1:] if key != LAYOUT_KEY else \
-            (inputs[0].name if len(inputs) == 1 else "")
-        if name not in by_name:
-            raise BadInputError(f"{where}: {key} names no input of the model (its inputs: "
+        key = f"{CARRY_KEY}.{spec.name}"
+        output = by_name.get(spec.carried_from)
+        if output is None:
+            raise BadInputError(f"{where}: {key} names output '{spec.carried_from}', which "
+                                f"the model does not have (its outputs: "
                                 f"{', '.join(by_name)})")
-        rank = len(by_name[name].shape)
-        value = np.asarray(value)
-        if value.shape != () or not np.issubdtype(value.dtype, np.integer) or \
-                not CONSTANT <= int(value) < rank:
-            raise BadInputError(f"{where}: {key} must be one integer, an axis of input "
-                                f"'{name}' (0 … {rank - 1}) or {CONSTANT} for one value for "
-                                f"the whole run; got {value.tolist()!r}")
-        axes[name] = None if int(value) == CONSTANT else int(value)
-    return tuple(replace(spec, batch_axis=axes[spec.name]) if spec.name in axes else spec
-                 for spec in inputs)
+        if spec.batch_axis is None or len(output.shape) != len(spec.shape) or any(
+                isinstance(a, int) and isinstance(b, int) and a != b
+                for a, b in zip(output.shape, spec.shape, strict=True)):
+            raise BadInputError(f"{where}: {key}: output '{output.name}' "
+                                f"({'×'.join(map(str, output.shape))}) cannot feed input "
+                                f"'{spec.name}' ({spec.describe_shape()})")
 
 
 def samples_first(arrays: dict[str, np.ndarray], inputs: Sequence[TensorSpec], where: str

@@ -268,3 +268,80 @@ def test_model_layout_and_back_is_the_identity(data):
     np.testing.assert_array_equal(fed, array)
     once = samples.from_layout(array, None, rows=3)
     np.testing.assert_array_equal(samples.to_layout(once, None), array)
+
+
+def _streamed_by_hand(model, data) -> np.ndarray:
+    """ONNX Runtime fed one sample at a time, in order, each given the state the previous
+    one gave (the first its own state from the data)."""
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    state, outputs = data["state"][:, :1], []
+    for i in range(len(data["x"])):
+        y, state = session.run(["y", "stateN"], {"x": data["x"][i:i + 1], "state": state,
+                                                 "sr": data["sr"]})
+        outputs.append(y)
+    return np.concatenate(outputs)
+
+
+@pytest.fixture(scope="module")
+def carried(streaming, tmp_path_factory):
+    """(the .npz that carries stateN into state, labelled by the stream's own decisions,
+    the outputs of the stream fed by hand)."""
+    model, data, *_ = streaming
+    expected = _streamed_by_hand(model, data)
+    npz = tmp_path_factory.mktemp("carried") / "stream.npz"
+    np.savez(npz, **{f"x.{name}": a for name, a in data.items()}, y=expected.argmax(1),
+             **{"carry.state": "stateN"})
+    return npz, expected
+
+
+@pytest.mark.parametrize("target", ["cpu", "ort-mobile"])
+def test_a_carried_state_streams_from_sample_to_sample(streaming, carried, tmp_path, target):
+    model, *_ = streaming
+    npz, expected = carried
+    artifact = with_data_layout(load_onnx_artifact(model), npz)
+    assert [s.carried_from for s in artifact.inputs] == [None, "stateN", None]
+    x, _ = read_samples(npz, artifact.inputs)
+    runtime = create_target(target)
+    compiled = runtime.compile(artifact, tmp_path)
+    runner = runtime.load(Artifact.from_dict(compiled.to_dict()), RunOptions(threads=1))
+    first = runner.run(samples.take(x, slice(0, 25)))  # the stream goes on across calls
+    rest = runner.run(samples.take(x, slice(25, None)))
+    np.testing.assert_allclose(np.concatenate([first, rest]), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bench_measures_a_stream_as_it_is_used(streaming, carried, tmp_path):
+    model, *_ = streaming
+    npz, expected = carried
+    assert 0 < expected.argmax(1).sum() < ROWS
+    out = tmp_path / "out"
+    assert main(["bench", str(model), "--data", str(npz), "--targets", "cpu",
+                 "--runs", "2", "--warmup", "1", "--batch", "4", "--no-isolate",
+                 "--out", str(out), "-q"]) == 0
+    [row] = json.loads((out / "report.json").read_text())["rows"]
+    assert row["status"] == "ok" and row["accuracy"] == 1.0, row
+
+
+def test_a_carry_names_an_output_that_fits(streaming, tmp_path):
+    model, data, *_ = streaming
+    npz = tmp_path / "bad.npz"
+    for output, message in [("hidden", "carry.state names output 'hidden', which the model "
+                                       "does not have (its outputs: y, stateN)"),
+                            ("y", "carry.state: output 'y' (B×2) cannot feed input 'state' "
+                                  "(2×(batch)×16)")]:
+        np.savez(npz, **{f"x.{name}": a for name, a in data.items()},
+                 **{"carry.state": output})
+        with pytest.raises(BadInputError) as caught:
+            with_data_layout(load_onnx_artifact(model), npz)
+        assert message in str(caught.value), caught.value
+
+
+def test_the_gpu_runner_streams_too(streaming, carried):
+    """On ONNX Runtime's CPU provider: a stream runs through session.run, no binding."""
+    from edgenn.targets.gpu import CPU, GpuRunner
+
+    model, *_ = streaming
+    npz, expected = carried
+    artifact = with_data_layout(load_onnx_artifact(model), npz)
+    x, _ = read_samples(npz, artifact.inputs)
+    runner = GpuRunner(model, [CPU], threads=1, specs=artifact.inputs)
+    np.testing.assert_allclose(runner.run(x), expected, rtol=1e-4, atol=1e-4)
