@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgenn.core import Artifact, BadInputError, atomic_path
+from edgenn.core.graph import sort_topologically
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def convert_fp16(artifact: Artifact, out_path: str | os.PathLike[str],
                                            if op not in DEFAULT_OP_BLOCK_LIST]
     converted = convert_float_to_float16(proto, keep_io_types=config.keep_io_types,
                                          op_block_list=block)
-    _topological_sort(converted.graph)
+    sort_topologically(converted.graph)  # the converter appends its input casts last
     if config.strip_debug_metadata:
         for node in converted.graph.node:
             del node.metadata_props[:]
@@ -57,23 +58,3 @@ def convert_fp16(artifact: Artifact, out_path: str | os.PathLike[str],
                            extra_files=(), variant="fp16",
                            quantization={"keep_io_types": config.keep_io_types,
                                          "op_block_list": list(config.op_block_list)})
-
-
-def _topological_sort(graph) -> None:
-    """The converter appends its input casts at the end; ONNX requires producer order."""
-    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        ready = [n for n in pending if all(i in available for i in n.input)]
-        if not ready:  # a cycle or a dangling input: leave the rest as it was
-            ordered.extend(pending)
-            break
-        for node in ready:
-            ordered.append(node)
-            available.update(node.output)
-        pending = [n for n in pending if all(n is not r for r in ready)]
-    copies = [type(n)() for n in ordered]
-    for copy, node in zip(copies, ordered, strict=True):
-        copy.CopyFrom(node)
-    del graph.node[:]
-    graph.node.extend(copies)

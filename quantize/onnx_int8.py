@@ -35,7 +35,8 @@ from edgenn.core.calibration import (
     model_inputs,
     ort_method,
 )
-from edgenn.core.errors import library_step
+from edgenn.core.errors import EdgeNNError, library_step
+from edgenn.core.graph import nothing_quantized_reason, sort_topologically
 from edgenn.core.preparation import prepare
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def quantize_dynamic(artifact: Artifact, out_path: str | os.PathLike[str],
                                  per_channel=config.per_channel,
                                  weight_type=_ort_qtype(config.weight_type),
                                  nodes_to_exclude=list(config.nodes_to_exclude) or None)
-        _finish(staged, out, config.strip_debug_metadata)
+        _finish(staged, out, config.strip_debug_metadata, "ONNX Runtime's quantize_dynamic")
     settings = {"per_channel": config.per_channel, "weight_type": config.weight_type.value,
                 "nodes_to_exclude": list(config.nodes_to_exclude),
                 "preparation": list(prepared.steps)}
@@ -198,7 +199,7 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
                 extra_options=config.calibration().extra_options() or None,
                 **shared,
             )
-        _finish(staged, out, config.strip_debug_metadata)
+        _finish(staged, out, config.strip_debug_metadata, "ONNX Runtime's quantize_static")
     settings = {**config.describe(), "calibration_samples": samples.count(calibration_x),
                 "calibration_table": table.name if table else None,
                 "preparation": list(prepared.steps)}
@@ -267,12 +268,19 @@ def _library_hints_silenced() -> Iterator[None]:
         root.removeFilter(hint)
 
 
-def _finish(staged: Path, out: Path, strip: bool) -> None:
+def _finish(staged: Path, out: Path, strip: bool, step: str) -> None:
+    """Check the quantizer's output and write it to `out`: producers before the If/Loop
+    bodies that read them (the quantizer can leave a body before them), and at least one
+    operator in int8 — a copy of the float model is no int8 variant."""
     import onnx
 
     proto = onnx.load(str(staged))
     if strip:
         strip_debug_metadata(proto)
+    sort_topologically(proto.graph)
+    unquantized = nothing_quantized_reason(proto.graph)
+    if unquantized:
+        raise EdgeNNError(f"{step} quantized no operator: {unquantized}")
     with library_step("the ONNX checker on the quantized model"):
         onnx.checker.check_model(proto)
     with atomic_path(out) as tmp:

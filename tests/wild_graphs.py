@@ -107,3 +107,35 @@ def incomplete_shapes_net(path: Path, seed: int = 0) -> Path:
              helper.make_node("Relu", ["sum"], ["r"]),
              helper.make_node("MatMul", ["r", "w"], ["logits"])]
     return _save(_vector_net(nodes, initializers, "incomplete"), path)
+
+
+def if_net(path: Path, seed: int = 0) -> Path:
+    """The whole network inside the branches of an If (as silero-vad's spox export keeps
+    it): each branch reads x from the outer scope, MatMul → Relu → MatMul."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def branch(name: str, scale: float):
+        w1 = numpy_helper.from_array(rng.normal(0, scale, (16, 32)).astype(np.float32),
+                                     f"{name}_w1")
+        w2 = numpy_helper.from_array(rng.normal(0, 0.3, (32, 10)).astype(np.float32),
+                                     f"{name}_w2")
+        nodes = [helper.make_node("MatMul", ["x", w1.name], [f"{name}_h"]),
+                 helper.make_node("Relu", [f"{name}_h"], [f"{name}_r"]),
+                 helper.make_node("MatMul", [f"{name}_r", w2.name], [f"{name}_out"])]
+        return helper.make_graph(
+            nodes, name, [], [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT,
+                                                            ["N", 10])], [w1, w2])
+
+    nodes = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+             helper.make_node("Greater", ["total", "floor"], ["cond"]),
+             helper.make_node("If", ["cond"], ["logits"], then_branch=branch("big", 0.3),
+                              else_branch=branch("small", 0.1))]
+    floor = numpy_helper.from_array(np.array(-1e30, np.float32), "floor")
+    graph = helper.make_graph(
+        nodes, "if", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [floor])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return _save(model, path)

@@ -314,6 +314,8 @@ def every_candidate_failed(failed: dict[str, str]) -> str:
     by_reason: dict[str, list[str]] = {}
     for name, reason in failed.items():
         by_reason.setdefault(reason, []).append(name)
+    if len(by_reason) == 1:
+        return f"every int8 candidate ({len(failed)}) failed: {next(iter(by_reason))}"
     return "every int8 candidate failed: " + "; ".join(
         f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
 

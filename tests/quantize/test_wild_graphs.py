@@ -252,3 +252,20 @@ def test_a_quantized_model_with_a_misdeclared_output_runs_as_it_really_is(
     skipped = {r["variant"]: r["reason"] for r in rows if r["status"] == "skipped"}
     if command == "run":
         assert skipped["int8-dynamic"] == "the source model is already int8-static"
+
+
+def test_a_network_inside_if_branches_fails_its_int8_rows_with_the_reason(tmp_path,
+                                                                         wild_graphs):
+    model = wild_graphs.if_net(tmp_path / "if.onnx")
+    np.savez(tmp_path / "d.npz", x=vectors(160))
+    assert main(["run", str(model), "--data", str(tmp_path / "d.npz"), "--out",
+                 str(tmp_path / "build"), "--variants", "int8-dynamic,int8-static",
+                 *QUICK]) == 0
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "build" / "report.json")
+                                                .read_text())["rows"]}
+    inside = ("quantized no operator: the network's MatMul ×4 lie inside If/Loop/Scan "
+              "subgraphs, which ONNX Runtime's quantizer does not enter")
+    assert rows["fp32"]["status"] == "ok"
+    assert rows["int8-dynamic"]["reason"] == f"ONNX Runtime's quantize_dynamic {inside}"
+    assert rows["int8-static"]["reason"] == (
+        f"every int8 candidate (3) failed: ONNX Runtime's quantize_static {inside}")
