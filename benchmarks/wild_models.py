@@ -173,8 +173,11 @@ def by_hand(fp32: Path, calibration: list[dict], workdir: Path) -> list[dict]:
             quantize_static(str(model), str(out), _Reader(calibration),
                             quant_format=QuantFormat.QDQ, per_channel=per_channel,
                             activation_type=activations, weight_type=QuantType.QInt8,
-                            # min/max merged every 16 samples: same ranges, bounded memory
-                            extra_options={"CalibMaxIntermediateOutputs": 16})
+                            # min/max merged every k samples: same ranges, bounded memory (k
+                            # must not divide the count: ORT then ends with "No data is
+                            # collected")
+                            extra_options={"CalibMaxIntermediateOutputs":
+                                           16 if len(calibration) % 16 else 15})
             session(out)
             candidates.append({"name": name, "path": str(out), "steps": own})
         except Exception as exc:  # noqa: BLE001
