@@ -30,6 +30,7 @@ from edgenn.core.target import (
     model_feed,
     run_in_fixed_batches,
     run_streaming,
+    samples_first_output,
     streamed,
 )
 
@@ -159,7 +160,9 @@ class CpuRunner:
             # the common case stays one call, no helper: run() is what the harness times
             if batch.dtype is not self.input_dtype and batch.dtype != self.input_dtype:
                 batch = batch.astype(self.input_dtype)
-            return self._session_run(None, {self.input_name: batch})[0]
+            output = self._session_run(None, {self.input_name: batch})[0]
+            return output if output.shape[:1] == batch.shape[:1] else \
+                samples_first_output(output, len(batch))
         if self._carried is not None:  # a stream: one sample at a time, state carried
             return run_streaming(lambda feed: self._session_run(None, feed), batch,
                                  self.inputs, self.output_names, self._carried)

@@ -17,17 +17,21 @@ BATCH_DIM_NAMES = ("batch", "batch_size", "batchsize", "bs", "b", "n", "num_samp
 
 def batch_axis_for(shape: Sequence[int | str | None]) -> int | None:
     """Where a model input of `shape` takes its samples, read from the shape alone: None
-    (one value for the whole run) for a scalar; the symbolic dimension when there is
-    exactly one; else the one named like a batch (`BATCH_DIM_NAMES`, or a name holding
-    "batch"); else 0. A data file may say otherwise (`edgenn.frontend.data`)."""
+    (one value for the whole run) for a scalar; else the dimension named like a batch
+    (`BATCH_DIM_NAMES`, or a name holding "batch"); else 0 when the first dimension is
+    symbolic or 1 (a batch fixed at 1 beside a symbolic width or length: [1, 1, 64, W]);
+    else the symbolic dimension when there is exactly one (a state [2, batch, 128]);
+    else 0. A data file may say otherwise (`edgenn.frontend.inputs`)."""
     if not len(shape):
         return None
+    named = [axis for axis, dim in enumerate(shape) if isinstance(dim, str) and (
+        dim.lower() in BATCH_DIM_NAMES or "batch" in dim.lower())]
+    if named:
+        return named[0]
+    if not isinstance(shape[0], int) or shape[0] == 1:
+        return 0
     symbolic = [axis for axis, dim in enumerate(shape) if not isinstance(dim, int)]
-    if len(symbolic) == 1:
-        return symbolic[0]
-    named = [axis for axis in symbolic if isinstance(shape[axis], str) and (
-        shape[axis].lower() in BATCH_DIM_NAMES or "batch" in shape[axis].lower())]
-    return named[0] if named else 0
+    return symbolic[0] if len(symbolic) == 1 else 0
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def run_streaming(run_all: Callable[[dict[str, np.ndarray]], Sequence[np.ndarray
         feed.update(carried)
         results = run_all(feed)
         carried.update({name: np.asarray(results[at]) for name, at in positions.items()})
-        outputs.append(np.asarray(results[0]))
+        outputs.append(samples_first_output(np.asarray(results[0]), 1))
     return np.concatenate(outputs)
 
 
@@ -179,18 +179,29 @@ def fixed_size_chunks(batch: Samples, size: int) -> Iterator[tuple[Samples, int]
         yield (chunk if rows == size else samples.take(chunk, np.arange(size) % rows)), rows
 
 
+def samples_first_output(output: np.ndarray, rows: int) -> np.ndarray:
+    """A model's output for `rows` samples with its samples on axis 0: as it is when its
+    first dimension counts them, else moved from the one dimension of that size (a
+    time-first output [T, batch, C]); as it is when none or several have that size."""
+    if output.ndim == 0 or output.shape[0] == rows:
+        return output
+    axes = [axis for axis, size in enumerate(output.shape) if size == rows]
+    return np.moveaxis(output, axes[0], 0) if len(axes) == 1 else output
+
+
 def run_in_fixed_batches(run: Callable[[Samples], np.ndarray], batch: Samples,
                          batch_size: int | None) -> np.ndarray:
     """`run(batch)` for a model whose input fixes the batch at `batch_size` rows (see
     `fixed_batch_size`): the batch runs in chunks of that size, padding dropped from the
     outputs, which are concatenated. With `batch_size` None, or a batch of exactly that
-    size, `run` sees the batch as it is."""
+    size, `run` sees the batch as it is. Outputs come back samples-first
+    (`samples_first_output`)."""
     rows = samples.count(batch)
     if batch_size is None or rows == batch_size or not rows:
-        return run(batch)
+        return samples_first_output(np.asarray(run(batch)), rows)
     outputs = []
     for chunk, rows in fixed_size_chunks(batch, batch_size):
-        output = np.asarray(run(chunk))
+        output = samples_first_output(np.asarray(run(chunk)), batch_size)
         if output.ndim == 0 or output.shape[0] != batch_size:
             raise EdgeNNError(f"the model fixes its batch at {batch_size} but its output of "
                               f"shape {output.shape} has no batch dimension, so a batch of "

@@ -99,6 +99,8 @@ def test_layouts_are_read_from_the_models_shapes(streaming):
     assert specs["sr"].describe_shape() == "a scalar, one value for the whole run"
     assert batch_axis_for(("seq", "batch", 8)) == 1  # the named one among several
     assert batch_axis_for(("?", "?")) == 0 and batch_axis_for((1, 3, 8, 8)) == 0
+    assert batch_axis_for((1, 1, 64, "image_width")) == 0  # a batch fixed at 1: not the width
+    assert batch_axis_for((2, "?", 128)) == 1 and batch_axis_for(("T", "N", 80)) == 1
 
 
 def test_layouts_round_trip_through_the_artifacts_dict(streaming):
@@ -345,3 +347,21 @@ def test_the_gpu_runner_streams_too(streaming, carried):
     x, _ = read_samples(npz, artifact.inputs)
     runner = GpuRunner(model, [CPU], threads=1, specs=artifact.inputs)
     np.testing.assert_allclose(runner.run(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_batch_fixed_at_one_beside_a_symbolic_width_and_a_time_first_output(tmp_path):
+    """[1, 4, W] in (OCR-style: the width symbolic, the batch fixed at 1), [W, 1, 4] out
+    (time first): samples stay on axis 0 in, and come back on axis 0 out."""
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["y"], perm=[2, 0, 1])], "ocr",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["W", 1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "ocr.onnx"))
+    artifact = load_onnx_artifact(tmp_path / "ocr.onnx")
+    assert artifact.inputs[0].batch_axis == 0
+    assert artifact.inputs[0].describe_shape() == "(batch of 1)×4×W"
+    x = np.random.default_rng(0).random((5, 4, 6), dtype=np.float32)
+    runner = create_target("cpu").load(artifact, RunOptions(threads=1))
+    np.testing.assert_array_equal(runner.run(x), np.transpose(x, (0, 2, 1)))
