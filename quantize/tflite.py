@@ -15,6 +15,8 @@ import contextlib
 import io
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenn.core import Artifact, BadInputError, TensorSpec, atomic_path, parse_enum
+from edgenn.core import Artifact, BadInputError, EdgeNNError, TensorSpec, atomic_path, parse_enum
+
+from .tflite_prepare import prepare_tflite, quantized_tensor_count
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +71,23 @@ def quantize_tflite_static(artifact: Artifact, out_path: str | os.PathLike[str],
                            config: TfliteStaticQuantConfig = TfliteStaticQuantConfig(),
                            ) -> Artifact:
     """Full-integer int8 .tflite from the fp32 one, calibrated on `calibration_x`
-    (float32 training samples, (N, *sample_shape)); returns the "int8-static" artifact."""
+    (float32 training samples, (N, *sample_shape)); returns the "int8-static" artifact.
+    A file made elsewhere is prepared first (`tflite_prepare`: a signature, float32
+    weights); the steps are recorded in the artifact's `preparation`."""
+    _check_source(artifact, "static int8")
+    calibration_x = np.asarray(calibration_x, dtype=np.float32)
+    with _Prepared(artifact.path, out_path) as (source, steps):
+        return _quantize_static(artifact, source, steps, out_path, calibration_x, config)
+
+
+def _quantize_static(artifact: Artifact, source: Path, steps: tuple[str, ...],
+                     out_path: str | os.PathLike[str], calibration_x: np.ndarray,
+                     config: TfliteStaticQuantConfig) -> Artifact:
     from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
     from ai_edge_quantizer.utils import qsv_utils
 
-    _check_source(artifact, "static int8")
-    calibration_x = np.asarray(calibration_x, dtype=np.float32)
-    signature, input_name, input_shape = _signature(artifact.path)
+    signature, input_name, input_shape = _signature(source)
     if calibration_x.ndim != len(input_shape) or \
             tuple(calibration_x.shape[1:]) != tuple(input_shape[1:]):
         raise BadInputError(f"calibration data of shape {calibration_x.shape} does not fit "
@@ -98,19 +111,20 @@ def quantize_tflite_static(artifact: Artifact, out_path: str | os.PathLike[str],
     update = (qsv_utils.min_max_update if config.range_estimator is RangeEstimator.MIN_MAX
               else qsv_utils.moving_average_update)
     with _quiet():
-        observer = calibrator.Calibrator(artifact.path.read_bytes(),
+        observer = calibrator.Calibrator(source.read_bytes(),
                                          num_threads=config.calibration_threads,
                                          qsv_update_func=update)
         observer.calibrate(calibration, manager)
         ranges = observer.get_model_qsvs()
-        engine = quantizer.Quantizer(str(artifact.path), manager.get_quantization_recipe())
+        engine = quantizer.Quantizer(str(source), manager.get_quantization_recipe())
         result = engine.quantize(ranges, enable_progress_report=False)
     out = _write(result.quantized_model, out_path)
     return artifact.derive(out, "quantize:tflite-int8", inputs=_specs(out)[0],
                            outputs=_specs(out)[1], variant="int8-static",
                            calibration_samples=usable,
                            weight_granularity=config.weight_granularity.value,
-                           range_estimator=config.range_estimator.value)
+                           range_estimator=config.range_estimator.value,
+                           preparation=list(steps))
 
 
 def quantize_tflite_dynamic(artifact: Artifact, out_path: str | os.PathLike[str]) -> Artifact:
@@ -129,12 +143,29 @@ def quantize_tflite_dynamic(artifact: Artifact, out_path: str | os.PathLike[str]
         regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=8,
         granularity=qtyping.QuantGranularity.CHANNELWISE,
         algorithm_key=AlgorithmName.MIN_MAX_UNIFORM_QUANT)
-    engine = quantizer.Quantizer(str(artifact.path), manager.get_quantization_recipe())
-    with _quiet():
-        result = engine.quantize(enable_progress_report=False)
-    out = _write(result.quantized_model, out_path)
+    with _Prepared(artifact.path, out_path) as (source, steps):
+        engine = quantizer.Quantizer(str(source), manager.get_quantization_recipe())
+        with _quiet():
+            result = engine.quantize(enable_progress_report=False)
+        out = _write(result.quantized_model, out_path)
     return artifact.derive(out, "quantize:tflite-dynamic", variant="int8-dynamic",
-                           weight_granularity=WeightGranularity.CHANNELWISE.value)
+                           weight_granularity=WeightGranularity.CHANNELWISE.value,
+                           preparation=list(steps))
+
+
+class _Prepared:
+    """`prepare_tflite` into a private folder beside the output, removed afterwards."""
+
+    def __init__(self, source: Path, out_path: str | os.PathLike[str]) -> None:
+        self.source, self.near = Path(source), Path(out_path).parent
+
+    def __enter__(self) -> tuple[Path, tuple[str, ...]]:
+        self.near.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=".tflite-prepare-", dir=self.near))
+        return prepare_tflite(self.source, self.folder / self.source.name)
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _check_source(artifact: Artifact, what: str) -> None:
@@ -183,9 +214,14 @@ def _specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
 
 
 def _write(model_bytes, out_path: str | os.PathLike[str]) -> Path:
+    """The quantizer's output written to `out_path`, once it holds an integer tensor: a
+    float copy called int8 is no variant."""
     out = Path(out_path)
     with atomic_path(out) as tmp:
         tmp.write_bytes(bytes(model_bytes))
+        if not quantized_tensor_count(tmp):
+            raise EdgeNNError("quantized no tensor: every tensor of its output is still "
+                              "float")
     return out
 
 
