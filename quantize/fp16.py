@@ -8,6 +8,7 @@ operators through casts, so the cpu target does not select this variant.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -52,8 +53,8 @@ def convert_fp16(artifact: Artifact, out_path: str | os.PathLike[str],
         onnx.save(converted, str(tmp))
     inputs, outputs = artifact.inputs, artifact.outputs
     if not config.keep_io_types:
-        inputs = tuple(type(t)(t.name, t.shape, "float16") for t in inputs)
-        outputs = tuple(type(t)(t.name, t.shape, "float16") for t in outputs)
+        inputs = tuple(dataclasses.replace(t, dtype="float16") for t in inputs)
+        outputs = tuple(dataclasses.replace(t, dtype="float16") for t in outputs)
     return artifact.derive(out, "quantize:fp16", inputs=inputs, outputs=outputs,
                            extra_files=(), variant="fp16",
                            quantization={"keep_io_types": config.keep_io_types,

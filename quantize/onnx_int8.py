@@ -178,9 +178,9 @@ def quantize_static(artifact: Artifact, out_path: str | os.PathLike[str],
         if ranges_dir is not None:
             with library_step("calibration"):
                 table = measure_ranges(artifact.path, calibration_x, config.calibration(),
-                                       ranges_dir, prepared=source)
+                                       ranges_dir, prepared=source, inputs=artifact.inputs)
         staged = staging / out.name
-        names, fixed = model_inputs(source)
+        names, fixed = model_inputs(source, artifact.inputs)
         calibration_x = fit_batch(calibration_x, fixed)
         # with the table ONNX Runtime reads the ranges and needs no data; without it a
         # fixed batch dimension takes only its size

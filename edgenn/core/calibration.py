@@ -133,12 +133,14 @@ def model_files(model_path: str | Path) -> list[Path]:
 
 
 def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Calibration,
-                   directory: str | Path, prepared: Path | None = None) -> Path | None:
+                   directory: str | Path, prepared: Path | None = None,
+                   inputs: Sequence[TensorSpec] = ()) -> Path | None:
     """The calibration table of `model_path` on `x` (measured now, or found from an
     earlier consumer); None when onnxruntime predates calibration caches. `prepared`: the
     model already through `edgenn.core.preparation.prepare` (with
     `calibration.preprocess`), not redone; the ranges are those of the prepared graph,
-    which static int8 quantizes."""
+    which static int8 quantizes. `inputs`: the model's specs when their layouts differ
+    from what the shapes imply (a data file's `batch_axis.<input>`)."""
     if not cache_supported():
         return None
     from onnxruntime.quantization import create_calibrator
@@ -150,7 +152,7 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
     with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=path.parent) as scratch:
         source = prepared or prepare(model_path, scratch,
                                      preprocess=calibration.preprocess).path
-        names, fixed = model_inputs(source)
+        names, fixed = model_inputs(source, inputs)
         x = fit_batch(x, fixed)
         op_types = calibrated_op_types()
         options = {"percentile": calibration.percentile} \

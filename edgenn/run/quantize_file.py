@@ -49,7 +49,8 @@ def quantize_file(job: QuantizeJob, progress: Callable[[str], None] | None = Non
                   ) -> tuple[Artifact, Artifact]:
     """(the source artifact, the quantized one written into `job.out`)."""
     from edgenn.exporters.onnx import load_onnx_artifact
-    from edgenn.frontend.data import check_inputs, load_dataset
+    from edgenn.frontend.data import load_dataset
+    from edgenn.frontend.inputs import with_data_layout
     from edgenn.quantize.fp16 import convert_fp16
     from edgenn.quantize.onnx_int8 import DynamicConfig, quantize_dynamic, quantize_static
     from edgenn.run.compress import (
@@ -69,9 +70,9 @@ def quantize_file(job: QuantizeJob, progress: Callable[[str], None] | None = Non
         raise BadInputError(f"{job.model}: the model is {source.variant} already "
                             f"(operators: {_operators(source)}); quantize its fp32 original")
     needs_data = job.mode == "static" or job.max_accuracy_drop is not None
-    data = load_dataset(job.data) if needs_data else None  # bad data: nothing written
-    if data is not None:
-        check_inputs(data.x_test, source.inputs, str(job.data or "digits"))
+    source = with_data_layout(source, job.data)  # as the data file declares its inputs
+    # read in the model's layout and checked against it: bad data, nothing written
+    data = load_dataset(job.data, inputs=source.inputs) if needs_data else None
     if data is not None and (job.auto or job.max_accuracy_drop is not None) \
             and not data.labelled:
         raise BadInputError("--auto and --max-accuracy-drop judge accuracy: the data need "
