@@ -84,6 +84,7 @@ class CpuTarget:
                   "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
         options = ort.SessionOptions()
         options.graph_optimization_level = levels[self.optimization]
+        options.log_severity_level = 3  # errors only, as the measuring sessions
         # Written under the final names in a private folder (the model names its data file),
         # then moved: nothing half-written ever sits under a final name.
         with tempfile.TemporaryDirectory(prefix=".cpu-", dir=workdir) as staging_name:
