@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -67,6 +68,17 @@ class Evaluator:
     threads: int = 2
     latency_runs: int = 100
     _cache: dict[str, float] = field(default_factory=dict)
+    # Unlabelled data: the fp32 model's outputs on x_val. Agreement with its argmax is
+    # then the "accuracy", and the SNR against its outputs (`fidelity_db`) the finer
+    # measure of how close a variant stays.
+    reference: np.ndarray | None = None
+    _fidelity: dict[str, float | None] = field(default_factory=dict)
+
+    def label_by(self, artifact: Artifact) -> None:
+        """No labels: `artifact` (the fp32 model) gives the pseudo-labels and the
+        reference outputs the variants are held to."""
+        self.reference = self.outputs(artifact)
+        self.y_val = predicted_classes(self.reference)
 
     def _runner(self, artifact: Artifact):
         from edgenn.targets.cpu import CpuTarget
@@ -84,7 +96,17 @@ class Evaluator:
         if key not in self._cache:
             scores = self.outputs(artifact)
             self._cache[key] = float(np.mean(predicted_classes(scores) == self.y_val))
+            if self.reference is not None:
+                self._fidelity[key] = fidelity_db(scores, self.reference)
         return self._cache[key]
+
+    def fidelity_db(self, artifact: Artifact) -> float | None:
+        """SNR (dB) of `artifact`'s outputs against the fp32 model's on the validation
+        split when the data have no labels (None with labels)."""
+        if self.reference is None:
+            return None
+        self.accuracy(artifact)
+        return self._fidelity.get(str(artifact.path))
 
     def p50_ms(self, artifact: Artifact) -> float:
         runner = self._runner(artifact)
@@ -138,14 +160,39 @@ def _fastest_beyond_noise(rows: Sequence[dict[str, Any]], noise: float) -> dict[
 
 def preferred(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The most accurate of `rows`; among equally accurate ones, the first in the
-    preference order (`CompressionConfig.candidates`' order, which `rows` keeps)."""
-    return max(rows, key=lambda r: r["val_accuracy"])  # max keeps the first of equals
+    preference order (`CompressionConfig.candidates`' order, which `rows` keeps). Without
+    labels, the one closest to the fp32 model (highest SNR against its outputs): agreement
+    with its argmax on a small validation split moves by whole samples, and on outputs
+    that are not class scores (boxes, masks, sequences) says little."""
+    return max(rows, key=_closeness)  # max keeps the first of equals
+
+
+def _closeness(row: dict[str, Any]) -> float:
+    fidelity = row.get("fidelity_db")
+    return fidelity if fidelity is not None else row["val_accuracy"]
+
+
+SNR_CAP_DB = 300.0  # identical outputs: a finite figure that JSON can hold
+
+
+def fidelity_db(outputs: np.ndarray, reference: np.ndarray) -> float | None:
+    """SNR (dB) of `outputs` against `reference` (capped at SNR_CAP_DB); None when their
+    shapes differ."""
+    outputs, reference = np.asarray(outputs), np.asarray(reference)
+    if outputs.shape != reference.shape:
+        return None
+    noise = float(np.sum((outputs.astype(np.float64) - reference) ** 2))
+    signal = float(np.sum(reference.astype(np.float64) ** 2))
+    if noise == 0:
+        return SNR_CAP_DB
+    return min(SNR_CAP_DB, 10 * math.log10(max(signal, 1e-300) / noise))
 
 
 def preferred_reason(rows: Sequence[dict[str, Any]], chosen: dict[str, Any]) -> str:
-    equal = [r for r in rows if r["val_accuracy"] == chosen["val_accuracy"]]
-    return "first in the preference order of the equally accurate" if len(equal) > 1 \
-        else "most accurate"
+    equal = [r for r in rows if _closeness(r) == _closeness(chosen)]
+    if len(equal) > 1:
+        return "first in the preference order of the equally accurate"
+    return "closest to fp32 (SNR)" if chosen.get("fidelity_db") is not None else "most accurate"
 
 
 def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
@@ -182,7 +229,8 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
                 continue
             rows.append({"name": candidate.name, "p50_ms": p50, "speedup_vs_fp32": fp32_p50 / p50,
                          "val_accuracy": record["accuracy"], "drop_pp": record["drop_pp"],
-                         "meets_budget": record["met"]})
+                         "meets_budget": record["met"],
+                         "fidelity_db": evaluator.fidelity_db(artifact)})
             built[candidate.name] = (artifact, settings)
         if not rows:
             raise EdgeNNError(every_candidate_failed(failed))
@@ -362,7 +410,7 @@ def build_variants(model, data, onnx_artifact: Artifact, workdir: str | Path,
     workdir.mkdir(parents=True, exist_ok=True)
     evaluator = Evaluator(data.x_val, data.y_val, threads, config.latency_runs)
     if data.y_val is None:  # no labels: variants answer to agreement with the fp32 model
-        evaluator.y_val = predicted_classes(evaluator.outputs(onnx_artifact))
+        evaluator.label_by(onnx_artifact)
     reference = evaluator.accuracy(onnx_artifact)
     made = Variants([])
 

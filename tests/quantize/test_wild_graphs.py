@@ -270,3 +270,38 @@ def test_a_network_inside_if_branches_fails_its_int8_rows_with_the_reason(tmp_pa
     assert rows["int8-dynamic"]["reason"] == f"ONNX Runtime's quantize_dynamic {inside}"
     assert rows["int8-static"]["reason"] == (
         f"every int8 candidate (3) failed: ONNX Runtime's quantize_static {inside}")
+
+
+def test_without_labels_the_candidate_closest_to_fp32_is_preferred():
+    from edgenn.run.compress import pick_candidate
+
+    rows = [  # agreement on a small split moves by whole samples; SNR says who is closer
+        {"name": "per-channel", "p50_ms": 1.00, "val_accuracy": 0.88, "fidelity_db": 17.5,
+         "meets_budget": True},
+        {"name": "library-default", "p50_ms": 1.05, "val_accuracy": 0.92,
+         "fidelity_db": 9.0, "meets_budget": True},
+    ]
+    chosen, reason = pick_candidate(rows, 0.1)
+    assert chosen["name"] == "per-channel"
+    assert reason == "fastest candidate that meets the budget"
+    rows[0]["p50_ms"] = 1.08  # slower, but within the noise: the closer one is kept
+    chosen, reason = pick_candidate(rows, 0.1)
+    assert chosen["name"] == "per-channel" and "closest to fp32 (SNR)" in reason
+
+
+def test_unlabelled_search_records_each_candidates_fidelity(tmp_path, wild_graphs):
+    from edgenn.run.compress import Evaluator, choose_static, fidelity_db
+    from edgenn.run.config import CompressionConfig
+
+    model = Artifact(wild_graphs.conv_net(tmp_path / "m.onnx", opset=17, constants=False),
+                     "onnx")
+    x = images(64)
+    evaluator = Evaluator(x, None, latency_runs=5)
+    evaluator.label_by(model)
+    chosen = choose_static(model, tmp_path / "m.int8.onnx", x, evaluator, CompressionConfig())
+    selection = chosen.metadata["selection"]
+    rows = selection["candidates"]
+    assert all(r["fidelity_db"] > 10 for r in rows)
+    kept = next(r for r in rows if r["name"] == selection["chosen"])
+    assert kept["fidelity_db"] == pytest.approx(
+        fidelity_db(outputs(chosen.path, x), outputs(model.path, x)), abs=1e-4)
