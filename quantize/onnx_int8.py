@@ -37,7 +37,7 @@ from edgenn.core.calibration import (
 )
 from edgenn.core.errors import EdgeNNError, library_step
 from edgenn.core.graph import nothing_quantized_reason, sort_topologically
-from edgenn.core.preparation import prepare
+from edgenn.core.preparation import prepare, runtime_warnings_quiet
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,8 @@ def _library_hints_silenced() -> Iterator[None]:
     hint = _DropHints()
     root.addFilter(hint)
     try:
-        yield
+        with runtime_warnings_quiet():
+            yield
     finally:
         root.removeFilter(hint)
 

@@ -36,7 +36,7 @@ from edgenn.core.artifact import TensorSpec
 from edgenn.core.config import parse_enum
 from edgenn.core.errors import BadInputError
 from edgenn.core.files import external_files, sha256_of
-from edgenn.core.preparation import prepare
+from edgenn.core.preparation import prepare, runtime_warnings_quiet
 from edgenn.core.target import ModelInput, batch_size_of, feed_inputs, model_feed
 
 log = logging.getLogger(__name__)
@@ -157,10 +157,11 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
         op_types = calibrated_op_types()
         options = {"percentile": calibration.percentile} \
             if calibration.method is CalibrationMethod.PERCENTILE else {}
-        calibrator = create_calibrator(
-            source, op_types, augmented_model_path=str(Path(scratch) / "augmented.onnx"),
-            calibrate_method=ort_method(calibration.method), extra_options=options)
-        calibrator.collect_data(batch_reader(names, x, fixed or calibration.batch_size))
+        with runtime_warnings_quiet():
+            calibrator = create_calibrator(
+                source, op_types, augmented_model_path=str(Path(scratch) / "augmented.onnx"),
+                calibrate_method=ort_method(calibration.method), extra_options=options)
+            calibrator.collect_data(batch_reader(names, x, fixed or calibration.batch_size))
         save_tensors_data(calibrator.compute_data(), path)  # atomic: ORT renames a temp
         del calibrator
     log.info("calibration table %s", path.name)

@@ -185,9 +185,27 @@ def _optimizer_errors_quiet() -> Iterator[None]:
     if quiet:
         library.setLevel(logging.CRITICAL)
     try:
-        yield
+        with runtime_warnings_quiet():
+            yield
     finally:
         library.setLevel(level)
+
+
+@contextmanager
+def runtime_warnings_quiet() -> Iterator[None]:
+    """ONNX Runtime's own C++ warnings (an initializer it drops, a shape it merges) for the
+    sessions a library opens inside the block, where edgenn cannot pass session options:
+    errors only, unless `--verbose`."""
+    import onnxruntime
+
+    if logging.getLogger("edgenn").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    onnxruntime.set_default_logger_severity(3)
+    try:
+        yield
+    finally:
+        onnxruntime.set_default_logger_severity(2)  # ONNX Runtime's default: warnings
 
 
 def _save(proto, path: Path, large: bool) -> None:
