@@ -6,6 +6,8 @@ Expensive objects are built once per session in a temporary directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +95,33 @@ def wild_graphs():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def busy_machine(seconds: float = 180.0) -> Iterator[None]:
+    """Every core kept busy (one busy-loop process per CPU) while the block runs: what a
+    loaded machine does to timings, thread scheduling and signal delivery. Each hog ends
+    by itself after `seconds` and is killed when the block ends, whatever happens."""
+    import subprocess
+    import sys
+
+    loop = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"
+    hogs = []
+    try:
+        for _ in range(os.cpu_count() or 1):
+            hogs.append(subprocess.Popen([sys.executable, "-S", "-c", loop],
+                                         stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+        for hog in hogs:
+            hog.wait()
+
+
+@pytest.fixture
+def cpu_hog() -> Iterator[None]:
+    """The machine under full load for the test (`busy_machine`)."""
+    with busy_machine():
+        yield

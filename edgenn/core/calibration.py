@@ -13,7 +13,11 @@ range.
 
 Tables live in `ranges/` beside the calibration set, named by a hash of the model file,
 the samples and the method, so one model and one calibration set give one file whoever
-asks first, and a changed model never reads a stale one.
+asks first, and a changed model never reads a stale one. A table is written the same,
+byte for byte, by every run (keys sorted: ORT's calibrator orders tensors by a set, whose
+order changes with each process's string hashing; its session on one thread) and
+carries the sha256 of its own content (`CONTENT_HASH`): a truncated or edited table is
+measured again, never used.
 """
 
 from __future__ import annotations
@@ -35,13 +39,16 @@ from edgenn.core import samples
 from edgenn.core.artifact import TensorSpec
 from edgenn.core.config import parse_enum
 from edgenn.core.errors import BadInputError
-from edgenn.core.files import external_files, sha256_of
+from edgenn.core.files import external_files, sha256_of, write_text_atomic
 from edgenn.core.preparation import prepare, runtime_warnings_quiet
 from edgenn.core.target import ModelInput, batch_size_of, feed_inputs, model_feed
 
 log = logging.getLogger(__name__)
 
 RANGES_DIR = "ranges"  # beside the calibration set
+# the key under which a table holds the sha256 of the rest of it (canonical JSON); ORT
+# reads only "data" and "calibration_method" (and "smooth_quant") and ignores it
+CONTENT_HASH = "edgenn_sha256"
 # a calibration set written outside a run (compile, simulate, bench) takes at most this
 # many samples: ranges and percentiles settle long before, and ORT's histogram
 # calibrators keep every activation in memory
@@ -147,7 +154,10 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
     from onnxruntime.quantization.calibrate import save_tensors_data
     path = table_path(directory, model_path, x, calibration)
     if path.is_file():
-        return path
+        if table_intact(path):
+            return path
+        log.warning("calibration table %s is damaged (its content does not match its "
+                    "hash): measuring it again", path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".calibrate-", dir=path.parent) as scratch:
         source = prepared or prepare(model_path, scratch,
@@ -161,11 +171,56 @@ def measure_ranges(model_path: str | Path, x: samples.Samples, calibration: Cali
             calibrator = create_calibrator(
                 source, op_types, augmented_model_path=str(Path(scratch) / "augmented.onnx"),
                 calibrate_method=ort_method(calibration.method), extra_options=options)
+            _one_thread(calibrator)
             calibrator.collect_data(batch_reader(names, x, fixed or calibration.batch_size))
-        save_tensors_data(calibrator.compute_data(), path)  # atomic: ORT renames a temp
+        raw = Path(scratch) / "table.json"
+        save_tensors_data(calibrator.compute_data(), raw)  # ORT's own encoding
         del calibrator
+        write_table(path, json.loads(raw.read_text(encoding="utf-8")))
     log.info("calibration table %s", path.name)
     return path
+
+
+def _one_thread(calibrator) -> None:
+    """The calibrator's session again, on one intra-op thread in sequential mode: ranges
+    that never depend on how a busy machine schedules a thread pool."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    calibrator.infer_session = onnxruntime.InferenceSession(
+        calibrator.augmented_model_path, sess_options=options,
+        providers=calibrator.execution_providers)
+
+
+def _canonical(table: dict[str, Any]) -> bytes:
+    body = {key: value for key, value in table.items() if key != CONTENT_HASH}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def write_table(path: Path, table: dict[str, Any]) -> Path:
+    """`table` (ORT's cache as parsed JSON) to `path` atomically, keys sorted, with the
+    sha256 of its content inside."""
+    text = json.dumps({**table, CONTENT_HASH: hashlib.sha256(_canonical(table)).hexdigest()},
+                      sort_keys=True, separators=(",", ":"))
+    write_text_atomic(path, text)
+    return path
+
+
+def table_intact(path: str | Path) -> bool:
+    """Whether `path` is a whole calibration table as `write_table` wrote it: it parses,
+    its content matches the hash it carries, and every range can be read."""
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(table, dict) or table.get(CONTENT_HASH) != \
+                hashlib.sha256(_canonical(table)).hexdigest():
+            return False
+        read_ranges(path)
+    except (OSError, ValueError, BadInputError):
+        return False
+    return True
 
 
 def read_ranges(path: str | Path) -> dict[str, tuple[float, float]]:

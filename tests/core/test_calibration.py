@@ -4,16 +4,19 @@ by every consumer, keyed by the model, the samples and the method."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgenn.core import BadInputError
 from edgenn.core.calibration import (
+    CONTENT_HASH,
     Calibration,
     cache_supported,
     measure_ranges,
     read_ranges,
+    table_intact,
     table_path,
 )
 
@@ -96,3 +99,78 @@ def test_weights_in_an_external_data_file_are_part_of_the_key(tmp_path):
     data = tmp_path / "big.onnx.data"
     data.write_bytes(data.read_bytes()[::-1])  # other weights, the same graph file
     assert table_path(tmp_path, tmp_path / "big.onnx", x, Calibration()) != before
+
+
+MEASURE = """
+import sys
+import numpy as np
+from edgenn.core.calibration import Calibration, measure_ranges
+model, data, directory = sys.argv[1:]
+print(measure_ranges(model, np.load(data), Calibration(), directory))
+"""
+
+
+def test_a_table_is_the_same_bytes_in_every_process_even_on_a_busy_machine(tmp_path, cpu_hog):
+    """ORT's calibrator orders tensors by a set (string hashing differs per process) and
+    runs a thread pool: the table is written sorted, from one thread, and is the same
+    file from any process, however loaded the machine."""
+    import os
+    import subprocess
+    import sys
+
+    _mlp(tmp_path / "mlp.onnx")
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32))
+    tables = []
+    for seed in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(tmp_path / "mlp.onnx"), str(tmp_path / "x.npy"),
+             str(tmp_path / f"ranges-{seed}")],
+            capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONHASHSEED": seed})
+        assert result.returncode == 0, result.stderr
+        tables.append(Path(result.stdout.strip().splitlines()[-1]))
+    assert tables[0].name == tables[1].name
+    assert tables[0].read_bytes() == tables[1].read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "hash removed"])
+def test_a_damaged_table_is_measured_again_never_used(tmp_path, damage):
+    _mlp(tmp_path / "mlp.onnx")
+    x = np.random.default_rng(1).normal(size=(64, 6)).astype(np.float32)
+    table = measure_ranges(tmp_path / "mlp.onnx", x, Calibration(), tmp_path / "ranges")
+    good = table.read_bytes()
+    if damage == "truncated":
+        table.write_bytes(good[: len(good) // 2])
+    else:
+        content = json.loads(good)
+        if damage == "edited":  # valid JSON, wrong range: only the hash can tell
+            content["data"]["act"]["highest"]["data"] = [1000.0]
+        else:
+            content.pop(CONTENT_HASH)
+        table.write_text(json.dumps(content))
+    assert not table_intact(table)
+    again = measure_ranges(tmp_path / "mlp.onnx", x, Calibration(), tmp_path / "ranges")
+    assert again == table and again.read_bytes() == good
+    assert [p.name for p in (tmp_path / "ranges").iterdir()] == [table.name]
+
+
+def test_a_damaged_table_in_a_build_is_rebuilt_and_int8_matches_a_clean_build(
+        tmp_path, cnn_artifacts, digits):
+    """A build's static int8 reads the table; damaged (a range edited), it is measured
+    again, and the int8 model is byte for byte that of a clean build."""
+    from edgenn.quantize.onnx_int8 import StaticConfig, quantize_static
+
+    onnx_artifact, x = cnn_artifacts[1], digits.x_train[:128]
+    ranges = tmp_path / "ranges"
+    clean = quantize_static(onnx_artifact, tmp_path / "clean.onnx", x, StaticConfig(),
+                            ranges_dir=ranges)
+    (table,) = ranges.glob("*.json")
+    good = table.read_bytes()
+    content = json.loads(good)
+    for entry in content["data"].values():
+        entry["highest"]["data"] = [10 * v for v in np.ravel(entry["highest"]["data"])]
+    table.write_text(json.dumps(content))
+    again = quantize_static(onnx_artifact, tmp_path / "again.onnx", x, StaticConfig(),
+                            ranges_dir=ranges)
+    assert table.read_bytes() == good
+    assert again.path.read_bytes() == clean.path.read_bytes()
