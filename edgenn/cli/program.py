@@ -102,7 +102,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = "edgenn: interrupted; the build directory holds only complete files"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (the process's own when None) and return its exit code.
+
+    Ctrl-C anywhere in it — while the commands load, while a worker starts, in a
+    measurement — ends in exit 130 and one line. As the process's own command line (argv
+    None), once the outcome is decided a late Ctrl-C is ignored: the interpreter's
+    shutdown (torch, ONNX Runtime, worker pools) would otherwise be killed by it (exit
+    −2) after the work is done."""
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        if argv is None:
+            _outcome_decided()  # a second Ctrl-C cannot cut the line below
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if argv is None:
+        _outcome_decided()
+    return code
+
+
+def _outcome_decided() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -121,10 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ui.flush_json()  # a report written before exit 3 is still the output
         print(f"edgenn: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("edgenn: interrupted; the build directory holds only complete files",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
     ui.flush_json()
     return code
 

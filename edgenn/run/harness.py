@@ -202,23 +202,33 @@ def _measure_dict(job: Job) -> dict[str, Any]:
     return measure(job).to_dict()
 
 
+def _ignore_interrupts() -> None:
+    """A worker's first act: Ctrl-C is edgenn's to handle (the parent stops the worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _in_worker(job: Job) -> dict[str, Any]:
-    """`measure(job)` in a freshly spawned process. The worker starts with Ctrl-C ignored
-    (a disposition a new Python keeps, so it never prints a KeyboardInterrupt traceback,
-    even while it is still starting): edgenn itself takes Ctrl-C, stops the worker and
-    exits 130."""
+    """`measure(job)` in a freshly spawned process. Ctrl-C is edgenn's alone: the worker is
+    spawned with SIGINT blocked (a mask a new process inherits, so a Ctrl-C while its
+    interpreter starts stays pending and never prints a KeyboardInterrupt traceback) and
+    ignores it from its first act on; the parent holds a Ctrl-C that lands during the
+    spawn until the worker exists, then stops the worker and exits 130."""
     import signal
     import threading
 
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_interrupts)
     main_thread = threading.current_thread() is threading.main_thread()
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main_thread \
+            else None
         try:
             future = pool.submit(_measure_dict, job)  # spawns the worker now
         finally:
-            if main_thread:
-                signal.signal(signal.SIGINT, previous)
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a held Ctrl-C lands here
         return future.result()
     except KeyboardInterrupt:
         for process in list(getattr(pool, "_processes", {}).values()):
