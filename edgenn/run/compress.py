@@ -59,6 +59,12 @@ from edgenn.run.pruning import Progress, pruned_within_budget, say
 log = logging.getLogger(__name__)
 
 
+# The int8 candidates are timed in this many interleaved rounds; one is preferred over
+# another for speed only when faster by more than the noise margin in all of them but at
+# most one in five (`beats`).
+TIMING_ROUNDS = 7
+
+
 @dataclass
 class Evaluator:
     """Validation accuracy and batch-1 latency on the cpu target, in this process."""
@@ -120,6 +126,36 @@ class Evaluator:
             times.append(time.perf_counter_ns() - start)
         return float(np.median(times)) / 1e6
 
+    def warmed_runner(self, artifact: Artifact) -> Callable[[Any], Any]:
+        """`artifact`'s batch-1 run, loaded and warmed up (a candidate that cannot run
+        fails here, alone)."""
+        run = self._runner(artifact).run
+        sample = samples.take(self.x_val, slice(0, 1))
+        with library_step(f"running {artifact.path.name} at batch 1"):
+            for _ in range(max(5, self.latency_runs // 10)):
+                run(sample)
+        return run
+
+    def interleaved_ms(self, runs: dict[str, Callable[[Any], Any]],
+                       rounds: int = TIMING_ROUNDS) -> dict[str, list[float]]:
+        """Each run's batch-1 median (ms) in each of `rounds` interleaved rounds: within a
+        round every candidate is timed in turn (the order reversed every other round), so
+        a burst of load falls on all of them alike and candidates compare round by round.
+        `latency_runs` timed runs per candidate in all."""
+        sample = samples.take(self.x_val, slice(0, 1))
+        per_round = max(5, math.ceil(self.latency_runs / rounds))
+        medians: dict[str, list[float]] = {name: [] for name in runs}
+        order = list(runs)
+        for index in range(rounds):
+            for name in order if index % 2 == 0 else order[::-1]:
+                run, times = runs[name], []
+                for _ in range(per_round):
+                    start = time.perf_counter_ns()
+                    run(sample)
+                    times.append(time.perf_counter_ns() - start)
+                medians[name].append(float(np.median(times)) / 1e6)
+        return medians
+
 
 def budget_record(reference: float, accuracy: float, max_drop: float | None) -> dict[str, Any]:
     drop = 100.0 * (reference - accuracy)
@@ -131,9 +167,10 @@ def budget_record(reference: float, accuracy: float, max_drop: float | None) -> 
 def pick_candidate(rows: Sequence[dict[str, Any]], noise: float) -> tuple[dict, str]:
     """The candidate that meets the budget, chosen so that timing noise cannot decide:
     start from the preferred one (`preferred`: most accurate, then the preference order)
-    and move to a faster one only while it is faster by more than `noise` (relative).
-    Timings closer than that are not a real difference; accuracy and the fixed order are
-    — so two runs with one seed choose the same format."""
+    and move to a faster one only while it `beats` it: faster by more than `noise`
+    (relative) in (nearly) every interleaved timing round (`round_p50_ms`; a row without
+    rounds is one round of its `p50_ms`). Anything less is not a real difference, and the
+    tie goes to the preferred one — so load cannot flip the choice of two seeded runs."""
     meeting = [r for r in rows if r["meets_budget"]]
     if not meeting:  # the float fallback repairs the fastest — by the same noise rule
         return (_fastest_beyond_noise(rows, noise),
@@ -143,19 +180,42 @@ def pick_candidate(rows: Sequence[dict[str, Any]], noise: float) -> tuple[dict, 
     if not close:
         return chosen, "fastest candidate that meets the budget"
     names = ", ".join(r["name"] for r in close)
-    return chosen, (f"{names} timed within {noise:.0%} of it: not a real difference, so "
-                    f"the {preferred_reason(meeting, chosen)} was kept")
+    rounds = len(_rounds(chosen))
+    return chosen, (f"{names} not faster by more than {noise:.0%} in {_wins_needed(rounds)} "
+                    f"of {rounds} interleaved timing rounds: not a real difference, so the "
+                    f"{preferred_reason(meeting, chosen)} was kept")
+
+
+def _rounds(row: dict[str, Any]) -> list[float]:
+    return list(row.get("round_p50_ms") or [row["p50_ms"]])
+
+
+def _wins_needed(rounds: int) -> int:
+    """All rounds but at most one in five: one round a burst of load spoiled cannot keep
+    a truly faster candidate out, and chance alone cannot bring a slower one in."""
+    return rounds - rounds // 5
+
+
+def beats(faster: dict[str, Any], than: dict[str, Any], noise: float) -> bool:
+    """Whether `faster` is faster than `than` by more than `noise` (relative) in
+    `_wins_needed` of their interleaved timing rounds, compared round by round."""
+    mine, theirs = _rounds(faster), _rounds(than)
+    if len(mine) != len(theirs):  # not timed together: their medians alone
+        mine, theirs = [faster["p50_ms"]], [than["p50_ms"]]
+    wins = sum(a * (1 + noise) < b for a, b in zip(mine, theirs, strict=True))
+    return wins >= _wins_needed(len(mine))
 
 
 def _fastest_beyond_noise(rows: Sequence[dict[str, Any]], noise: float) -> dict[str, Any]:
-    """From the preferred row, move to a faster one only while it is faster by more than
-    `noise`."""
+    """From the preferred row, move to a faster one only while it `beats` the current
+    one (at most once per row: a cycle of round-by-round wins cannot loop)."""
     chosen = preferred(rows)
-    while True:
-        faster = [r for r in rows if r["p50_ms"] * (1 + noise) < chosen["p50_ms"]]
+    for _ in rows:
+        faster = [r for r in rows if r is not chosen and beats(r, chosen, noise)]
         if not faster:
-            return chosen
+            break
         chosen = preferred(faster)
+    return chosen
 
 
 def preferred(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -212,7 +272,7 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
         reference = evaluator.accuracy(source) if reference_accuracy is None \
             else reference_accuracy
         fp32_p50 = evaluator.p50_ms(source)
-        rows, built, failed = [], {}, {}
+        rows, built, failed, runs = [], {}, {}, {}
         for candidate in config.candidates:
             say(progress, f"{variant}: candidate {candidate.name}")
             settings = dataclasses.replace(candidate.config, method=config.method)
@@ -222,18 +282,25 @@ def choose_static(source: Artifact, out_path: Path, calibration_x: np.ndarray,
                                            ranges_dir=ranges_dir)
                 record = budget_record(reference, evaluator.accuracy(artifact),
                                        config.max_accuracy_drop)
-                p50 = evaluator.p50_ms(artifact)
+                runs[candidate.name] = evaluator.warmed_runner(artifact)
             except EdgeNNError as exc:
                 log.debug("candidate %s failed", candidate.name, exc_info=True)
                 failed[candidate.name] = str(exc)
                 continue
-            rows.append({"name": candidate.name, "p50_ms": p50, "speedup_vs_fp32": fp32_p50 / p50,
-                         "val_accuracy": record["accuracy"], "drop_pp": record["drop_pp"],
-                         "meets_budget": record["met"],
+            rows.append({"name": candidate.name, "val_accuracy": record["accuracy"],
+                         "drop_pp": record["drop_pp"], "meets_budget": record["met"],
                          "fidelity_db": evaluator.fidelity_db(artifact)})
             built[candidate.name] = (artifact, settings)
         if not rows:
             raise EdgeNNError(every_candidate_failed(failed))
+        # timed together, in interleaved rounds: load falls on every candidate alike
+        say(progress, f"{variant}: timing {len(rows)} candidates in interleaved rounds")
+        timed = evaluator.interleaved_ms(runs)
+        runs.clear()  # the sessions are done with
+        for row in rows:
+            medians = timed[row["name"]]
+            p50 = float(np.median(medians))
+            row.update(p50_ms=p50, speedup_vs_fp32=fp32_p50 / p50, round_p50_ms=medians)
         best, reason = pick_candidate(rows, config.latency_noise)
         chosen, settings = built[best["name"]]
         # The search's timings stay in `selection`: the report's notes quote the final
