@@ -20,8 +20,8 @@ from torch import nn
 from edgenn.exporters.onnx import export_onnx
 from edgenn.quantize.onnx_int8 import LIBRARY_DEFAULT, quantize_static
 from edgenn.quantize.prune import PruneConfig, prune_model
-from edgenn.run.compress import Evaluator, choose_static
 from edgenn.run.config import DEFAULT_CANDIDATES, CompressionConfig
+from edgenn.run.int8_search import Evaluator, choose_static
 
 
 def block(cin: int, cout: int, stride: int, expand: int) -> nn.Module:

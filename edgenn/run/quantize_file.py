@@ -53,14 +53,9 @@ def quantize_file(job: QuantizeJob, progress: Callable[[str], None] | None = Non
     from edgenn.frontend.inputs import with_data_layout
     from edgenn.quantize.fp16 import convert_fp16
     from edgenn.quantize.onnx_int8 import DynamicConfig, quantize_dynamic, quantize_static
-    from edgenn.run.compress import (
-        Evaluator,
-        budget_record,
-        calibration_set,
-        choose_static,
-        enforce_budget,
-    )
+    from edgenn.run.compress import calibration_set
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.int8_search import Evaluator, budget_record, choose_static, enforce_budget
 
     config = CompressionConfig(method=job.static.method,
                                max_accuracy_drop=job.max_accuracy_drop,

@@ -150,13 +150,13 @@ def test_one_failing_variant_fails_its_own_row_only(tmp_path, wild_graphs, monke
 
 
 def test_a_failing_candidate_leaves_the_others(tmp_path, wild_graphs, monkeypatch):
-    from edgenn.run import compress
-    from edgenn.run.compress import Evaluator, choose_static
+    from edgenn.run import int8_search
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.int8_search import Evaluator, choose_static
 
     model = Artifact(wild_graphs.conv_net(tmp_path / "m.onnx", opset=17, constants=False),
                      "onnx")
-    real = compress.quantize_static
+    real = int8_search.quantize_static
 
     def per_channel_breaks(source, out, x, settings, **kwargs):
         if settings.per_channel:
@@ -164,7 +164,7 @@ def test_a_failing_candidate_leaves_the_others(tmp_path, wild_graphs, monkeypatc
                                   "conv", "Conv")
         return real(source, out, x, settings, **kwargs)
 
-    monkeypatch.setattr(compress, "quantize_static", per_channel_breaks)
+    monkeypatch.setattr(int8_search, "quantize_static", per_channel_breaks)
     x = images(64)
     evaluator = Evaluator(x, np.zeros(len(x), dtype=np.int64), latency_runs=5)
     chosen = choose_static(model, tmp_path / "m.int8.onnx", x, evaluator, CompressionConfig())
@@ -273,7 +273,7 @@ def test_a_network_inside_if_branches_fails_its_int8_rows_with_the_reason(tmp_pa
 
 
 def test_without_labels_the_candidate_closest_to_fp32_is_preferred():
-    from edgenn.run.compress import pick_candidate
+    from edgenn.run.int8_search import pick_candidate
 
     rows = [  # agreement on a small split moves by whole samples; SNR says who is closer
         {"name": "per-channel", "p50_ms": 1.00, "val_accuracy": 0.88, "fidelity_db": 17.5,
@@ -290,8 +290,8 @@ def test_without_labels_the_candidate_closest_to_fp32_is_preferred():
 
 
 def test_unlabelled_search_records_each_candidates_fidelity(tmp_path, wild_graphs):
-    from edgenn.run.compress import Evaluator, choose_static, fidelity_db
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.int8_search import Evaluator, choose_static, fidelity_db
 
     model = Artifact(wild_graphs.conv_net(tmp_path / "m.onnx", opset=17, constants=False),
                      "onnx")

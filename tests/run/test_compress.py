@@ -56,13 +56,9 @@ def test_sensitivity_ranks_the_broken_layer_first(sensitive):
 
 
 def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensitive, tmp_path):
-    from edgenn.run.compress import (
-        Evaluator,
-        calibration_set,
-        choose_static,
-        require_budget,
-    )
+    from edgenn.run.compress import calibration_set, require_budget
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.int8_search import Evaluator, choose_static
 
     data, fp32 = sensitive
     evaluator = Evaluator(data.x_val, data.y_val, latency_runs=10)
@@ -83,13 +79,9 @@ def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensit
 
 
 def test_budget_that_cannot_be_met_raises_exit_code_3(sensitive, tmp_path):
-    from edgenn.run.compress import (
-        Evaluator,
-        calibration_set,
-        choose_static,
-        require_budget,
-    )
+    from edgenn.run.compress import calibration_set, require_budget
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.int8_search import Evaluator, choose_static
 
     data, fp32 = sensitive
     config = CompressionConfig(max_accuracy_drop=0.5, max_float_nodes=0)
@@ -139,7 +131,7 @@ def test_build_variants_on_digits(tmp_path):
 
 
 def test_the_int8_choice_never_trades_accuracy_for_noise():
-    from edgenn.run.compress import pick_candidate
+    from edgenn.run.int8_search import pick_candidate
 
     rows = [{"name": "fast-lossy", "p50_ms": 1.00, "val_accuracy": 0.90, "meets_budget": True},
             {"name": "close-exact", "p50_ms": 1.05, "val_accuracy": 0.95, "meets_budget": True},
@@ -161,8 +153,8 @@ def test_the_int8_choice_never_trades_accuracy_for_noise():
 def test_pruning_over_budget_retries_at_lower_sparsity(tmp_path, digits, trained_cnn,
                                                        cnn_artifacts):
     from edgenn.quantize.prune import PruneConfig
-    from edgenn.run.compress import Evaluator, budget_record
     from edgenn.run.config import CompressionConfig
+    from edgenn.run.int8_search import Evaluator, budget_record
     from edgenn.run.pruning import pruned_within_budget
 
     onnx = next(a for a in cnn_artifacts if a.format == "onnx")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgenn.run.compress import pick_candidate
+from edgenn.run.int8_search import pick_candidate
 
 NAMES = ("qdq-u8-act-s8-per-channel", "qdq-s8-act-s8-per-channel", "library-default")
 
