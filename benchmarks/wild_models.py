@@ -9,7 +9,8 @@ For each model of the wild corpus (`wild_corpus.py`; fetched with pip, hashes ch
    (ok / failed / skipped, with reasons), the int8-static model and whatever preparation
    edgenn recorded (row `extra`, the manifest artifact's `metadata`).
 2. By hand, the standard use of `onnxruntime.quantization.quantize_static` on the same
-   fp32 file and the first calibration samples: (a) `quant_pre_process` (retried with
+   fp32 file and the samples edgenn calibrated on (its OUT/data/calibration.npz; the
+   first `--calibration` samples without one): (a) `quant_pre_process` (retried with
    `skip_symbolic_shape=True`, then left out) then QDQ, uint8 activations, int8 weights
    per channel; (b) the library's defaults (QDQ, int8/int8 per tensor, no pre-processing);
    (c) as (a) per tensor. Opset < 13 is upgraded on a copy with onnx's version converter
@@ -136,10 +137,30 @@ def _opset(path: Path) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
+def edgenn_calibration(out: Path, path: Path, data: Path, fp32) -> list[dict] | None:
+    """The samples edgenn calibrated on (OUT/data/calibration.npz), one feed each in the
+    model's layout, so that the by-hand quantizer sees the same data; None without it."""
+    from edgenn.core import samples
+    from edgenn.core.target import model_feed
+    from edgenn.exporters.onnx import load_onnx_artifact
+    from edgenn.frontend.inputs import with_data_layout
+    from edgenn.targets.cpu import session_inputs
+
+    table = Path(out) / "data" / "calibration.npz"
+    if not table.is_file():
+        return None
+    x, _ = samples.load(table)
+    inputs = session_inputs(fp32, with_data_layout(load_onnx_artifact(path), data).inputs)
+    return [model_feed(samples.take(x, slice(i, i + 1)), inputs)
+            for i in range(samples.count(x))]
+
+
 def by_hand(fp32: Path, calibration: list[dict], workdir: Path) -> list[dict]:
     """The by-hand candidates: each {name, path | error, steps}."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from edgenn.core.preparation import working_directory
 
     steps: list[str] = []
     source = fp32
@@ -155,7 +176,8 @@ def by_hand(fp32: Path, calibration: list[dict], workdir: Path) -> list[dict]:
     for skip in (False, True):
         target = workdir / f"pre{int(skip)}.onnx"
         try:
-            quant_pre_process(str(source), str(target), skip_symbolic_shape=skip)
+            with working_directory(workdir):  # its scratch files land in the cwd
+                quant_pre_process(str(source), str(target), skip_symbolic_shape=skip)
             prepared = target
             pre_steps.append("pre-process" + (" (skip_symbolic_shape)" if skip else ""))
             break
@@ -333,7 +355,10 @@ def measure(model: WildModel, cache: str | None, root: Path, rounds: int, calibr
     fp32 = session(path)
     sample_feeds = feeds(fp32, arrays, count)
     reference = first_outputs(fp32, sample_feeds)
-    candidates = by_hand(path, sample_feeds[:calibration], workdir)
+    same = edgenn_calibration(reused or workdir / "out", path, data, fp32)
+    result["by_hand_calibration"] = (f"edgenn's calibration set ({len(same)} samples)" if same
+                                     else f"the first {calibration} samples")
+    candidates = by_hand(path, same or sample_feeds[:calibration], workdir)
     built = {}
     for candidate in candidates:
         if "path" not in candidate:
