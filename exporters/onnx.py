@@ -122,10 +122,31 @@ def failure_summary(exc: BaseException) -> str:
               and not any(str(Path(f.filename).resolve()).startswith(p) for p in library)]
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     cause = chain[-1]
+    construct = _untraceable_construct(chain)
+    if construct:
+        return f"{construct}{where}"
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     text = next((line for line in lines if not line.startswith(("#", "[", "-", "="))), "")
     return f"{type(cause).__name__}: {text[:300]}{where}" if text else \
         f"{type(cause).__name__}{where}"
+
+
+# torch's errors for constructs a graph capture cannot follow, by type name: what the user's
+# code does, and how to write it so that it exports
+UNTRACEABLE = {
+    "GuardOnDataDependentSymNode": (
+        "the model's forward branches on tensor values (data-dependent control flow such as "
+        "`if x.sum() > 0:`), which torch.export and the ONNX exporter cannot capture; "
+        "compute both branches and pick with torch.where, or use torch.cond"),
+}
+
+
+def _untraceable_construct(chain: list[BaseException]) -> str | None:
+    for error in chain:
+        for kind in type(error).__mro__:
+            if kind.__name__ in UNTRACEABLE:
+                return UNTRACEABLE[kind.__name__]
+    return None
 
 
 def check_parity(model, onnx_path: Path, batches: list[np.ndarray], atol: float,
@@ -352,7 +373,9 @@ def _quiet():
     verbose = logging.getLogger("edgenn").isEnabledFor(logging.DEBUG)
     torch_log.setLevel(logging.ERROR if verbose else logging.CRITICAL)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        # torch.export prints the partial graph of a failed capture to stderr
+        stderr = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(io.StringIO())
+        with contextlib.redirect_stdout(io.StringIO()), stderr, warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             yield

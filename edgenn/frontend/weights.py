@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,14 @@ def safe_load(path: str | Path, kind: str = "PyTorch weights file", article: str
     if not path.is_file():
         raise BadInputError(f"{kind} not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a raw pickle of protocol > 2 draws a warning before the refusal edgenn words
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
+        kind_found = sniff_file_kind(path)
+        if kind_found:
+            raise BadInputError(f"{path}: {kind_found}") from None
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # PyTorch colours its advice
         why = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
         if "Unsupported global" in text:
@@ -138,3 +145,55 @@ def _strip_prefix(state: dict[str, Any], wanted: set[str]) -> dict[str, Any]:
 def _few(items: list[str], limit: int = 4) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def sniff_file_kind(path: str | Path) -> str | None:
+    """What a file that torch.load refused is, read from its first bytes, with the way out.
+
+    None when it is none of the formats a user plausibly mixes up with a weights file.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None
+    if head[4:8] == b"TFL3":
+        return ("a TFLite model, not PyTorch weights; give it as the model "
+                "(`edgenn run MODEL.tflite --data ...`)")
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy .npy array, not PyTorch weights; data goes to --data as an .npz"
+    if head.startswith(b"PK\x03\x04"):
+        import zipfile
+
+        try:
+            names = zipfile.ZipFile(path).namelist()
+        except (zipfile.BadZipFile, OSError):
+            return None
+        if names and all(name.endswith(".npy") for name in names):
+            return "a NumPy .npz archive, not PyTorch weights; data goes to --data"
+        return None
+    if len(head) >= 8 and 0 < int.from_bytes(head[:8], "little") < 100_000_000 \
+            and head[8:9] == b"{":
+        return ("a safetensors file, not a torch.save file; load it with "
+                "safetensors.torch.load_file and torch.save the state dict")
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return ("a raw Python pickle, not a torch.save file of tensors; edgenn loads weights "
+                "safely (weights_only) — save `model.state_dict()` with torch.save and pass "
+                "that file")
+    if _is_onnx(path):
+        return ("an ONNX model, not PyTorch weights; give it as the model "
+                "(`edgenn run MODEL.onnx --data ...`, `edgenn bench MODEL.onnx`)")
+    return None
+
+
+def _is_onnx(path: Path) -> bool:
+    try:
+        import onnx
+
+        if path.stat().st_size > 2**31 - 1:
+            return False
+        model = onnx.load_model_from_string(path.read_bytes())
+    except Exception:
+        return False
+    return model.ir_version > 0 and len(model.graph.node) > 0

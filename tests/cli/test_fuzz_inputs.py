@@ -9,9 +9,11 @@ adds random data files and random recipe values on top.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -67,6 +69,14 @@ MODEL_FILES = {
                        "    def forward(self, x):\n"
                        "        return self.fc(x) + float(x.detach().numpy().sum()) * 0\n"
                        "def build(input_shape, num_classes):\n    return Net(num_classes)\n",
+    "data_dependent.py": "import torch.nn as nn\n"
+                         "class Net(nn.Module):\n"
+                         "    def __init__(self, n):\n        super().__init__()\n"
+                         "        self.fc = nn.Linear(4, n)\n"
+                         "    def forward(self, x):\n"
+                         "        if x.sum() > 0:\n            return self.fc(x)\n"
+                         "        return -self.fc(x)\n"
+                         "def build(input_shape, num_classes):\n    return Net(num_classes)\n",
     "train_fails.py": "import torch.nn as nn\n"
                       "class Net(nn.Module):\n"
                       "    def __init__(self, n):\n        super().__init__()\n"
@@ -117,6 +127,10 @@ def corpus(tmp_path_factory) -> dict[str, str]:
         "weights_pickle": root / "pickle.pt",
         "weights_text": root / "text.pt",
         "checkpoint_plain": root / "plain-ckpt.pt",
+        "onnx_as_pt": root / "renamed-onnx.pt",
+        "raw_pickle_pt": root / "raw-pickle.pt",
+        "tflite_as_pt": root / "renamed-tflite.pt",
+        "npz_as_pt": root / "renamed-npz.pt",
         "recipe_nan": root / "nan.toml",
         "recipe_list_types": root / "list.toml",
         "recipe_table_types": root / "table.toml",
@@ -139,6 +153,11 @@ def corpus(tmp_path_factory) -> dict[str, str]:
     torch.save({"0.weight": torch.zeros(5, 5)}, files["weights_shape"])
     torch.save(torch.nn.Linear(4, 3), files["weights_pickle"])
     files["weights_text"].write_text("hello")
+    shutil.copy(files["onnx"], files["onnx_as_pt"])
+    files["raw_pickle_pt"].write_bytes(pickle.dumps(collections.OrderedDict(a=[1, 2]),
+                                                    protocol=4))
+    files["tflite_as_pt"].write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(64))
+    shutil.copy(files["good_npz"], files["npz_as_pt"])
     torch.save({"format": "edgenn-checkpoint/1", "model": {"name": "mlp"}}, files[
         "checkpoint_plain"])
     from edgenn.frontend.checkpoint import ModelConfig, save_checkpoint
@@ -202,6 +221,18 @@ CASES = [
                                      "--weights", "{weights_pickle}"], 2, "state_dict"),
     ("text as weights", ["run", "--model", "mlp", "--data", "{good_npz}",
                          "--weights", "{weights_text}"], 2, "not a PyTorch weights file"),
+    ("ONNX renamed .pt as weights", ["run", "--model", "mlp", "--data", "{good_npz}",
+                                     "--weights", "{onnx_as_pt}"], 2, "an ONNX model"),
+    ("ONNX renamed .pt as a checkpoint", ["export", "--checkpoint", "{onnx_as_pt}"], 2,
+     "an ONNX model"),
+    ("ONNX renamed .pt to prune", ["prune", "--checkpoint", "{onnx_as_pt}"], 2,
+     "an ONNX model"),
+    ("raw pickle as weights", ["run", "--model", "mlp", "--data", "{good_npz}",
+                               "--weights", "{raw_pickle_pt}"], 2, "state_dict"),
+    ("TFLite renamed .pt as weights", ["run", "--model", "mlp", "--data", "{good_npz}",
+                                       "--weights", "{tflite_as_pt}"], 2, "TFLite model"),
+    ("npz renamed .pt as a checkpoint", ["export", "--checkpoint", "{npz_as_pt}"], 2,
+     ".npz archive"),
     ("checkpoint without its keys", ["export", "--checkpoint", "{checkpoint_plain}"], 2,
      "checkpoint"),
     ("checkpoint that is a state dict", ["export", "--checkpoint", "{weights_missing}"], 2,
@@ -231,6 +262,8 @@ CASES = [
                                     "{good_npz}"], 2, "cannot take samples"),
     ("model not exportable", ["run", "--model", "{m_unexportable}:build", "--data",
                               "{good_npz}"], 2, "unexportable.py"),
+    ("data-dependent control flow", ["export", "--model", "{m_data_dependent}:build",
+                                     "--data", "{good_npz}"], 2, "branches on tensor values"),
     ("model fails while training", ["run", "--model", "{m_train_fails}:build", "--data",
                                     "{good_npz}"], 2, "train_fails.py:8)"),
     ("model outputs NaN", ["run", "--model", "{m_nan}:build", "--data", "{good_npz}"], 2,
