@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgenn.core import BadInputError, ToleranceExceededError
+from edgenn.core.target import fixed_batch_size, run_in_fixed_batches
 
 from .ir import (
     DEFAULT_GRID_BITS,
@@ -172,8 +173,10 @@ def _check_parity(path: Path, x: np.ndarray, logits: np.ndarray, atol: float) ->
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    reference = session.run(None, {name: x[:256]})[0].reshape(len(x[:256]), -1)
+    declared = session.get_inputs()[0]
+    reference = run_in_fixed_batches(  # a model that fixes its batch runs in batches of it
+        lambda batch: session.run(None, {declared.name: batch})[0], x[:256],
+        fixed_batch_size(declared.shape)).reshape(len(x[:256]), -1)
     error = float(np.max(np.abs(reference - logits[:256])))
     if error > atol * max(1.0, float(np.max(np.abs(reference)))):
         raise ToleranceExceededError("logits", error, atol, "ANN view of the spiking network")

@@ -135,8 +135,13 @@ def ann_accuracy(model, x, y) -> float:
     import numpy as np
     import onnxruntime as ort
 
+    from edgenn.core.target import fixed_batch_size, run_in_fixed_batches
+
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    logits = session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0]
+    declared = session.get_inputs()[0]
+    logits = run_in_fixed_batches(  # a model that fixes its batch runs in batches of it
+        lambda batch: session.run(None, {declared.name: batch})[0], x.astype(np.float32),
+        fixed_batch_size(declared.shape))
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
