@@ -2,12 +2,16 @@
 
 A point's directory is finished when it holds `result.json` (written atomically, last):
 every reader — the summary, a rerun — trusts that file alone. A directory without it is
-an interrupted point; it is removed and the point runs again. A point that fails becomes a
-result too (status "failed", with its reason), so a rerun does not repeat it unless asked.
+an interrupted point; it is removed and the point runs again. `result.json` carries the
+sha256 of its own content and of every other file the point wrote: a point whose files no
+longer match (damaged on disk, edited) is not reused but runs again, with a warning. A
+point that fails becomes a result too (status "failed", with its reason), so a rerun does
+not repeat it unless asked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgenn.core import EdgeNNError, write_text_atomic
+from edgenn.core import EdgeNNError, sha256_of, write_text_atomic
 from edgenn.run import pipeline
 from edgenn.run.config import Hooks
 from edgenn.run.recipe import build_config
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 
 RESULT = "result.json"
 POINTS = "points"
+CONTENT_HASH = "content_sha256"  # of the result without this field (`_canonical`)
+FILE_HASHES = "files_sha256"  # every other file of the point directory: relative path → sha256
 
 
 def point_dir(out: Path, key: str) -> Path:
@@ -43,9 +49,34 @@ def read_result(out: Path, key: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        result = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:  # not ours or damaged: run the point again
-        return None
+        result = None
+    if isinstance(result, dict) and _intact(path.parent, result):
+        return result
+    log.warning("sweep point %s is damaged (its files do not match their hashes): running "
+                "it again", key)
+    return None
+
+
+def _canonical(result: dict[str, Any]) -> bytes:
+    body = {key: value for key, value in result.items() if key != CONTENT_HASH}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _file_hashes(directory: Path) -> dict[str, str]:
+    return {str(path.relative_to(directory)): sha256_of(path)
+            for path in sorted(directory.rglob("*"))
+            if path.is_file() and path.name != RESULT}
+
+
+def _intact(directory: Path, result: dict[str, Any]) -> bool:
+    """Whether a point's result and files are as `write_result` recorded them; a result
+    written before the hashes were recorded (no content hash) is trusted as it is."""
+    if CONTENT_HASH not in result:
+        return "key" in result and "status" in result
+    return (result[CONTENT_HASH] == hashlib.sha256(_canonical(result)).hexdigest()
+            and result.get(FILE_HASHES) == _file_hashes(directory))
 
 
 def finished_keys(out: Path, retry_failed: bool = False) -> set[str]:
@@ -106,6 +137,10 @@ def run_point(point: Point, out: Path,
 
 
 def write_result(out: Path, result: dict[str, Any]) -> None:
-    """Record a point as finished (its result.json, atomically)."""
-    write_text_atomic(point_dir(out, result["key"]) / RESULT,
-                      json.dumps(result, indent=1, default=str))
+    """Record a point as finished (its result.json, atomically), with the sha256 of its
+    content and of every file the point wrote."""
+    directory = point_dir(out, result["key"])
+    result = json.loads(json.dumps(result, default=str))  # as it reads back
+    result[FILE_HASHES] = _file_hashes(directory)
+    result[CONTENT_HASH] = hashlib.sha256(_canonical(result)).hexdigest()
+    write_text_atomic(directory / RESULT, json.dumps(result, indent=1))
