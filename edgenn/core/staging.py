@@ -10,7 +10,10 @@
   (`.<name>.edgenn-previous`), the staging directory renamed to OUT, the old build
   removed. Any failure — a bug, bad input found late, Ctrl-C — removes the staging
   directory and leaves the previous OUT exactly as it was. A run killed between the two
-  renames leaves the previous build aside; the next run into OUT puts it back first.
+  renames leaves the previous build aside; the next run into OUT puts it back first —
+  only when its files still match the sha256s sealed into it (`.edgenn-seal.json`, written
+  as the build completes); a damaged one is removed with a warning, never put back, and
+  the run builds OUT afresh.
 
 Paths a run recorded while it built (a report row's artifact) name the staging
 directory; `StagedBuild.relocate` maps them onto OUT.
@@ -23,6 +26,8 @@ never deleted.
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -32,10 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from edgenn.core.errors import BadInputError
+from edgenn.core.files import sha256_of, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 # What an edgenn build directory holds (run and bench); hidden files are ignored.
 BUILD_ENTRIES = frozenset({"manifest.json", "report.json", "report.md", "report.html",
                            "model", "data", "compiled"})
+SEAL = ".edgenn-seal.json"  # in a completed build: relative path → sha256 of its every file
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,11 @@ def staged_build(out: str | os.PathLike[str]) -> Iterator[StagedBuild]:
         if previous.is_dir() or previous.is_symlink():  # killed while swapping: put it back
             if out.exists():
                 _remove(previous)
+            elif not _sealed_intact(previous):
+                log.warning("the build a killed run left aside (%s) is damaged (its files do "
+                            "not match their hashes): removed, %s is built afresh",
+                            previous.name, out)
+                _remove(previous)
             else:
                 os.replace(previous, out)
         shutil.rmtree(staging, ignore_errors=True)
@@ -90,9 +104,33 @@ def staged_build(out: str | os.PathLike[str]) -> Iterator[StagedBuild]:
                                 f"{exc.strerror or exc}") from None
         try:
             yield StagedBuild(staging, out)
+            seal(staging)
             _replace(out, staging, previous)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _file_hashes(build: Path) -> dict[str, str]:
+    return {str(path.relative_to(build)): sha256_of(path) for path in sorted(build.rglob("*"))
+            if path.is_file() and not path.is_symlink() and path.name != SEAL}
+
+
+def seal(build: Path) -> None:
+    """Record the sha256 of every file of a completed `build` in it (`SEAL`)."""
+    write_text_atomic(build / SEAL, json.dumps(_file_hashes(build), indent=0, sort_keys=True))
+
+
+def _sealed_intact(build: Path) -> bool:
+    """Whether `build`'s files match its seal; a build without one (written before seals,
+    or not a directory) is taken as it is."""
+    path = build / SEAL
+    if build.is_symlink() or not path.is_file():
+        return True
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return recorded == _file_hashes(build)
 
 
 def _replace(out: Path, staging: Path, previous: Path) -> None:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from edgenn.core import BadInputError
-from edgenn.core.staging import sibling, staged_build
+from edgenn.core.staging import SEAL, sibling, staged_build
 
 
 def build(out, text="old"):
@@ -18,8 +18,9 @@ def build(out, text="old"):
 
 
 def files(root):
+    """The build's files as a run wrote them (not the seal staging adds)."""
     return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+            if p.is_file() and p.name != SEAL}
 
 
 def test_a_completed_build_replaces_the_previous_one_whole(tmp_path):
@@ -122,3 +123,38 @@ def test_a_ctrl_c_during_a_deferred_block_lands_after_it():
             finished.append(True)  # the block ran to its end
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
+
+
+def _completed(out, text):
+    with staged_build(out) as staged:
+        build(staged.path, text)
+    return files(out)
+
+
+def test_a_sealed_build_left_aside_intact_is_put_back(tmp_path):
+    out = tmp_path / "out"
+    clean = _completed(out, "old")
+    assert (out / SEAL).is_file()
+    os.replace(out, sibling(out, "previous"))  # killed between the two renames
+    with pytest.raises(RuntimeError):
+        with staged_build(out):
+            raise RuntimeError
+    assert files(out) == clean
+
+
+def test_a_damaged_build_left_aside_is_never_put_back_and_the_run_rebuilds(tmp_path,
+                                                                            caplog):
+    out = tmp_path / "out"
+    clean = _completed(out, "new")
+    seal = (out / SEAL).read_text()
+    previous = sibling(out, "previous")
+    os.replace(out, previous)
+    (previous / "model" / "checkpoint.pt").write_text("bit rot")
+    with pytest.raises(RuntimeError):  # a failed run: nothing damaged appears as OUT
+        with staged_build(out):
+            raise RuntimeError
+    assert not out.exists() and not previous.exists()
+    assert any("is damaged" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+    assert _completed(out, "new") == clean  # the rerun's build equals a clean run's
+    assert (out / SEAL).read_text() == seal
