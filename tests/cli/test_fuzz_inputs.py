@@ -116,6 +116,12 @@ def corpus(tmp_path_factory) -> dict[str, str]:
         "bool_x": npz(root / "bool.npz", x=x > 0, y=y),
         "labels_beyond": npz(root / "beyond.npz", x=x, y=y * 4),  # up to 8; model has 3
         "no_x": npz(root / "nox.npz", y=y),
+        "batch_axis_beyond": npz(root / "axis.npz", x=x, y=y, **{"batch_axis.x": np.array(7)}),
+        "batch_axis_text": npz(root / "axistext.npz", x=x, y=y,
+                               **{"batch_axis.x": np.array("first")}),
+        "carry_unknown": npz(root / "carry.npz", x=x, y=y, **{"carry.x": np.array("nope")}),
+        "tflite_garbage": root / "garbage.tflite",
+        "tflite_text": root / "text.tflite",
         "not_npz": root / "garbage.npz",
         "onnx": onnx_model(root / "tiny.onnx"),
         "custom_domain": onnx_model(root / "custom.onnx", domain="com.example", op="Frob"),
@@ -153,6 +159,8 @@ def corpus(tmp_path_factory) -> dict[str, str]:
     torch.save({"0.weight": torch.zeros(5, 5)}, files["weights_shape"])
     torch.save(torch.nn.Linear(4, 3), files["weights_pickle"])
     files["weights_text"].write_text("hello")
+    files["tflite_garbage"].write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(range(64)))
+    files["tflite_text"].write_text("not a flatbuffer")
     shutil.copy(files["onnx"], files["onnx_as_pt"])
     files["raw_pickle_pt"].write_bytes(pickle.dumps(collections.OrderedDict(a=[1, 2]),
                                                     protocol=4))
@@ -282,6 +290,16 @@ CASES = [
      "nothing was measured"),
     ("truncated ONNX in bench", ["bench", "{truncated}", "--data", "{good_npz}"], 2,
      "not a valid ONNX model"),
+    ("bench a batch axis beyond the input", ["bench", "{onnx}", "--data",
+                                             "{batch_axis_beyond}"], 2, "batch_axis.x"),
+    ("bench a batch axis that is text", ["bench", "{onnx}", "--data", "{batch_axis_text}"],
+     2, "batch_axis.x"),
+    ("bench carrying an unknown output", ["bench", "{onnx}", "--data", "{carry_unknown}"], 2,
+     "nope"),
+    ("run a .tflite of garbage", ["run", "{tflite_garbage}", "--data", "{good_npz}"], 2,
+     "not a valid .tflite"),
+    ("run a .tflite of text", ["run", "{tflite_text}", "--data", "{good_npz}"], 2,
+     "not a valid .tflite"),
     ("text as ONNX", ["compile", "{not_npz}", "--target", "cpu"], 2, "not a valid ONNX"),
     ("spiking compile without data", ["compile", "{onnx}", "--target", "snn-fast"], 2,
      "give --data"),
