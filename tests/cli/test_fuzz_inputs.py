@@ -501,3 +501,24 @@ def test_any_report_compares_or_is_refused_with_bad_input(tmp_path, rows):
     except BadInputError:
         return
     compare_reports(report, report)
+
+
+def test_an_opset_11_model_with_constant_weights_quantizes_and_runs(wild_graphs, tmp_path,
+                                                                    capsys, monkeypatch):
+    """The opset upgrade path from the CLI: exit 0, no traceback, nothing left in the
+    working directory."""
+    model = wild_graphs.conv_net(tmp_path / "paddle.onnx", opset=11, constants=True)
+    rng = np.random.default_rng(0)
+    data = npz(tmp_path / "d.npz", x=rng.random((60, 1, 8, 8), dtype=np.float32),
+               y=np.repeat(np.arange(10), 6))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for argv in (["quantize", "--model", str(model), "--mode", "static", "--data", str(data),
+                  "--out", str(tmp_path / "q")],
+                 ["run", str(model), "--data", str(data), "--targets", "cpu", "--variants",
+                  "int8-static", "--runs", "3", "--out", str(tmp_path / "r"), "-q"]):
+        code = call(argv)
+        stderr = capsys.readouterr().err
+        assert code == 0 and "Traceback" not in stderr, (argv[0], stderr)
+    assert sorted(p.name for p in here.iterdir()) == []
