@@ -522,3 +522,22 @@ def test_an_opset_11_model_with_constant_weights_quantizes_and_runs(wild_graphs,
         stderr = capsys.readouterr().err
         assert code == 0 and "Traceback" not in stderr, (argv[0], stderr)
     assert sorted(p.name for p in here.iterdir()) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(rank=st.integers(0, 4), axis=st.one_of(st.integers(-3, 6), st.floats(-2, 5),
+                                                st.text(max_size=3)))
+def test_a_declared_batch_axis_is_refused_in_one_line_or_taken(rank, axis):
+    """A random `batch_axis.state` against a random state shape: a BadInputError of one
+    line naming the key, or the declared axis (None for -1) on the input's spec."""
+    from edgenn.core import BadInputError, TensorSpec
+    from edgenn.frontend.inputs import declared
+
+    spec = TensorSpec("state", tuple(range(2, 2 + rank)))
+    try:
+        (taken,) = declared({"batch_axis.state": np.array(axis)}, [spec], "d.npz")
+    except BadInputError as exc:
+        assert "\n" not in str(exc) and "batch_axis.state" in str(exc)
+        return
+    assert isinstance(axis, int) and -1 <= axis < rank
+    assert taken.batch_axis == (None if axis == -1 else axis)
