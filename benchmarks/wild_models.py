@@ -224,8 +224,8 @@ def _short(exc: BaseException) -> str:
 def interleaved(sessions: dict[str, ort.InferenceSession], feed: dict, rounds: int,
                 budget_s: float = 0.15) -> dict[str, float]:
     """Median ms per run of each session, timed in alternating rounds (round-robin)."""
-    for sess in sessions.values():
-        for _ in range(3):
+    for sess in sessions.values():  # warm: allocations, the thread pool, kernel choice
+        for _ in range(20):
             sess.run(None, feed)
     start = time.perf_counter()
     next(iter(sessions.values())).run(None, feed)
